@@ -1,0 +1,11 @@
+# Shared settings for the project's scripts; sourced, never run.
+# Everything the scripts install or build lives under one cache folder that survives
+# between runs on the same machine, so the bundled DuckDB is compiled once per machine.
+DUCKLAKE_SINK_CACHE=${DUCKLAKE_SINK_CACHE:-$HOME/.cache/ducklake-sink}
+export DUCKLAKE_SINK_CACHE
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DUCKLAKE_SINK_CACHE/target}
+export TANSU_BIN=${TANSU_BIN:-$DUCKLAKE_SINK_CACHE/bin/tansu}
+# The one cargo profile used by the demo, the tests and the benchmark.
+CARGO_PROFILE_FLAG=--release
+BIN_DIR=$CARGO_TARGET_DIR/release
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

