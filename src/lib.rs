@@ -1,1 +1,26 @@
-pub fn placeholder() {}
+//! ducklake-sink: a Kafka Connect–style sink that streams Kafka/Redpanda topics into DuckLake
+//! tables exactly once. The binaries are thin; everything runs from here:
+//! [`pipeline::run`] for the worker, [`inspect`] for `status`/`sql`, [`gen`] for the traffic
+//! generator.
+
+pub mod batch;
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod gen;
+pub mod inspect;
+pub mod lake;
+pub mod pipeline;
+pub mod source;
+
+pub use config::ConnectorConfig;
+pub use error::Error;
+pub use pipeline::{run, RunOptions, RunSummary};
+
+/// `--bootstrap-servers` default: `$KAFKA_BOOTSTRAP_SERVERS`, then `localhost:9092`.
+pub fn default_bootstrap_servers() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "localhost:9092".to_owned())
+}

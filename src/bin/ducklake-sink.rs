@@ -1,1 +1,157 @@
-fn main() {}
+//! The worker's command line: parse, set up logging and signals, call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ducklake_sink::config::ConnectorConfig;
+use ducklake_sink::{inspect, pipeline, RunOptions};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "ducklake-sink", version, about = "Stream Kafka/Redpanda topics into DuckLake tables, exactly once")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run connectors until SIGTERM/SIGINT (then flush, commit and exit 0).
+    Run {
+        /// Kafka bootstrap servers [default: $KAFKA_BOOTSTRAP_SERVERS, then localhost:9092]
+        #[arg(long)]
+        bootstrap_servers: Option<String>,
+        /// Exit (after the final flush) once every assigned partition has caught up with its
+        /// high watermark — for batch jobs, demos and benchmarks.
+        #[arg(long)]
+        until_caught_up: bool,
+        /// Connector files (Kafka Connect JSON).
+        #[arg(required = true)]
+        connectors: Vec<PathBuf>,
+    },
+    /// Check connector files; prints what is wrong and exits 1 if any is bad.
+    Validate {
+        #[arg(required = true)]
+        connectors: Vec<PathBuf>,
+    },
+    /// Run a SQL file against a connector's lake (attached as `lake`) and print the results.
+    Sql { connector: PathBuf, file: PathBuf },
+    /// Show a connector's offsets in the lake, its tables and recent snapshots with lineage.
+    Status { connector: PathBuf },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { connectors } => {
+            let mut bad = false;
+            for path in connectors {
+                match ConnectorConfig::load(&path) {
+                    Ok(c) => println!("{}: ok (connector `{}`, group `{}`)", path.display(), c.name, c.group_id()),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        bad = true;
+                    }
+                }
+            }
+            if bad {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Sql { connector, file } => report(
+            ConnectorConfig::load(&connector)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| Ok(inspect::run_sql_file(&c, &file, &mut std::io::stdout().lock())?)),
+        ),
+        Command::Status { connector } => report(
+            ConnectorConfig::load(&connector)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| Ok(inspect::status(&c, &mut std::io::stdout().lock())?)),
+        ),
+        Command::Run {
+            bootstrap_servers,
+            until_caught_up,
+            connectors,
+        } => {
+            let configs: Result<Vec<_>, _> = connectors.iter().map(|p| ConnectorConfig::load(p)).collect();
+            let configs = match configs {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = RunOptions {
+                bootstrap_servers: bootstrap_servers.unwrap_or_else(ducklake_sink::default_bootstrap_servers),
+                until_caught_up,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            report(runtime.block_on(async {
+                let (stop, stopped) = watch::channel(false);
+                tokio::spawn(forward_signals(stop));
+                let summaries = pipeline::run(configs, options, stopped).await?;
+                for s in summaries {
+                    tracing::info!(
+                        records = s.records,
+                        bytes = s.bytes,
+                        rows = s.rows,
+                        skipped = s.skipped,
+                        flushes = s.flushes,
+                        active_ms = s.active.as_millis() as u64,
+                        snapshot = ?s.last_snapshot,
+                        "run summary"
+                    );
+                }
+                Ok(())
+            }))
+        }
+    }
+}
+
+/// First SIGTERM/SIGINT: graceful stop. Second: exit at once (nothing is lost: offsets only
+/// move with committed data).
+async fn forward_signals(stop: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    for round in 0..2 {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        if round == 0 {
+            tracing::info!("signal received: flushing and stopping (send again to exit at once)");
+            let _ = stop.send(true);
+        } else {
+            tracing::warn!("second signal: exiting without the final flush");
+            std::process::exit(130);
+        }
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Connector files: Kafka Connect JSON (`{"name": ..., "config": {...}}`) turned into one typed
+//! [`ConnectorConfig`] at load time.
+//!
+//! Contract: every key of the file is either understood or rejected (with a did-you-mean);
+//! values may be JSON strings or JSON scalars, as Connect accepts both; every error names the
+//! file and the key. Nothing here opens a connection.
+
+mod keys;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use keys::KNOWN_KEYS;
+
+/// A configuration problem, always tied to the file (and key) it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read connector file: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: not valid JSON: {source}")]
+    Json {
+        file: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{file}: {message}")]
+    Shape { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Key {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// How record keys or values are turned into rows (Kafka Connect converter class names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Converter {
+    /// `org.apache.kafka.connect.storage.StringConverter`
+    String,
+    /// `org.apache.kafka.connect.json.JsonConverter`; `schemas_enable` expects the
+    /// `{"schema":…, "payload":…}` envelope.
+    Json { schemas_enable: bool },
+    /// `org.apache.kafka.connect.converters.ByteArrayConverter`
+    ByteArray,
+}
+
+/// Which topics the connector reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topics {
+    List(Vec<String>),
+    /// A librdkafka subscription pattern (the regex is anchored with `^` as Kafka does).
+    Regex(String),
+}
+
+/// One connector, typed. Defaults follow Kafka Connect where it has one.
+#[derive(Clone, PartialEq)]
+pub struct ConnectorConfig {
+    /// File the connector was loaded from (for messages).
+    pub file: PathBuf,
+    pub name: String,
+    pub topics: Topics,
+    pub key_converter: Converter,
+    pub value_converter: Converter,
+    /// DuckLake catalog string after `ducklake:` (DuckDB file path, `sqlite:…`, `postgres:…`).
+    pub catalog: String,
+    pub data_path: String,
+    pub schema: String,
+    pub table_name_format: String,
+    pub auto_create: bool,
+    pub auto_evolve: bool,
+    pub flush_max_records: usize,
+    pub flush_max_bytes: usize,
+    pub flush_interval_ms: u64,
+    /// `ducklake.data.inlining.row.limit`: rows per flush kept in the catalog instead of a
+    /// Parquet file. 0 (the default here) always writes Parquet.
+    pub data_inlining_row_limit: u64,
+    /// `consumer.override.*`, passed to librdkafka as they are.
+    pub consumer_overrides: BTreeMap<String, String>,
+}
+
+impl ConnectorConfig {
+    /// Consumer group of the connector, named as Kafka Connect names it.
+    pub fn group_id(&self) -> String {
+        format!("connect-{}", self.name)
+    }
+
+    /// Reads and validates one connector file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates the text of a connector file; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file = path.to_path_buf();
+        let doc: Value = serde_json::from_str(text).map_err(|source| ConfigError::Json {
+            file: file.clone(),
+            source,
+        })?;
+        let Value::Object(doc) = doc else {
+            return Err(shape(&file, "expected a JSON object {\"name\": ..., \"config\": {...}}"));
+        };
+        let Some(Value::Object(config)) = doc.get("config") else {
+            return Err(shape(&file, "missing object `config` (Kafka Connect form: {\"name\": ..., \"config\": {...}})"));
+        };
+        for key in doc.keys() {
+            if !matches!(key.as_str(), "name" | "config" | "tasks" | "type") {
+                return Err(key_err(&file, key, "unknown top-level key (expected `name` and `config`)"));
+            }
+        }
+        let mut raw = Raw {
+            file: file.clone(),
+            map: BTreeMap::new(),
+        };
+        for (k, v) in config {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::Null => continue,
+                _ => return Err(key_err(&file, k, "expected a string or a scalar, got an object or array")),
+            };
+            raw.map.insert(k.clone(), s);
+        }
+        // `name` may sit at the top level (Connect REST form) or inside config (properties form).
+        let top_name = doc.get("name").and_then(Value::as_str).map(str::to_owned);
+        let inner_name = raw.take("name");
+        let name = match (top_name, inner_name) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(key_err(&file, "name", &format!("top-level name `{a}` differs from config.name `{b}`")))
+            }
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => return Err(shape(&file, "missing required key `name`")),
+        };
+        if name.is_empty() || name.chars().any(|c| c.is_control()) {
+            return Err(key_err(&file, "name", "must be a non-empty printable string"));
+        }
+
+        let class = raw.required("connector.class")?;
+        if !(class == "DuckLakeSink" || class.ends_with(".DuckLakeSink") || class.ends_with("DuckLakeSinkConnector")) {
+            return Err(key_err(&file, "connector.class", &format!("`{class}` is not this sink; use `DuckLakeSink`")));
+        }
+        let _tasks_max = raw.take_parsed::<u32>("tasks.max", "a positive integer")?;
+
+        let topics = match (raw.take("topics"), raw.take("topics.regex")) {
+            (Some(_), Some(_)) => {
+                return Err(key_err(&file, "topics.regex", "conflicts with `topics`: set exactly one of them"))
+            }
+            (Some(list), None) => {
+                let list: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                if list.is_empty() {
+                    return Err(key_err(&file, "topics", "must name at least one topic"));
+                }
+                Topics::List(list)
+            }
+            (None, Some(re)) => {
+                if re.trim().is_empty() {
+                    return Err(key_err(&file, "topics.regex", "must not be empty"));
+                }
+                Topics::Regex(re)
+            }
+            (None, None) => return Err(shape(&file, "missing required key `topics` (or `topics.regex`)")),
+        };
+
+        let key_converter = raw.converter("key.converter", Converter::String)?;
+        let value_converter = raw.converter("value.converter", Converter::Json { schemas_enable: true })?;
+
+        let catalog = raw.required("ducklake.catalog")?;
+        let catalog = catalog.strip_prefix("ducklake:").unwrap_or(&catalog).to_owned();
+        if catalog.starts_with("mysql:") {
+            return Err(key_err(&file, "ducklake.catalog", "MySQL/MariaDB catalogs are broken in DuckLake 1.5.5 (the second write to a table fails); use a DuckDB file, sqlite: or postgres:"));
+        }
+        let data_path = raw.take("ducklake.data.path").unwrap_or_else(|| "data/".to_owned());
+        let schema = raw.take("ducklake.schema").unwrap_or_else(|| "main".to_owned());
+        if schema.is_empty() {
+            return Err(key_err(&file, "ducklake.schema", "must not be empty"));
+        }
+        let table_name_format = raw.take("table.name.format").unwrap_or_else(|| "${topic}".to_owned());
+        if table_name_format.is_empty() {
+            return Err(key_err(&file, "table.name.format", "must not be empty"));
+        }
+        let auto_create = raw.take_bool("auto.create", false)?;
+        let auto_evolve = raw.take_bool("auto.evolve", false)?;
+        let flush_max_records = raw.take_positive("flush.max.records", 10_000)? as usize;
+        let flush_max_bytes = raw.take_positive("flush.max.bytes", 64 * 1024 * 1024)? as usize;
+        let flush_interval_ms = raw.take_positive("flush.interval.ms", 10_000)?;
+        let data_inlining_row_limit = raw
+            .take_parsed::<u64>("ducklake.data.inlining.row.limit", "a non-negative integer")?
+            .unwrap_or(0);
+
+        // Upserts, primary keys and deletes arrive with the CDC work; say so instead of
+        // silently appending what the file asks to upsert.
+        match raw.take("insert.mode").as_deref().map(str::trim) {
+            None | Some("append") | Some("insert") => {}
+            Some("upsert") | Some("update") => {
+                return Err(key_err(&file, "insert.mode", "upsert/update is not supported by this version yet; use insert.mode=append"))
+            }
+            Some(other) => return Err(key_err(&file, "insert.mode", &format!("expected append or upsert, got `{other}`"))),
+        }
+        match raw.take("pk.mode").as_deref().map(str::trim) {
+            None | Some("none") => {}
+            Some(m @ ("record_key" | "record_value" | "kafka")) => {
+                return Err(key_err(&file, "pk.mode", &format!("pk.mode={m} is not supported by this version yet (append only)")))
+            }
+            Some(other) => return Err(key_err(&file, "pk.mode", &format!("expected none, record_key, record_value or kafka, got `{other}`"))),
+        }
+        if raw.take("pk.fields").is_some() {
+            return Err(key_err(&file, "pk.fields", "primary keys are not supported by this version yet (append only)"));
+        }
+        if raw.take_bool("delete.enabled", false)? {
+            return Err(key_err(&file, "delete.enabled", "deletes are not supported by this version yet (append only)"));
+        }
+
+        let mut consumer_overrides = BTreeMap::new();
+        let override_keys: Vec<String> = raw.map.keys().filter(|k| k.starts_with("consumer.override.")).cloned().collect();
+        for key in override_keys {
+            let value = raw.map.remove(&key).unwrap_or_default();
+            let rd_key = key["consumer.override.".len()..].to_owned();
+            if rd_key.is_empty() {
+                return Err(key_err(&file, &key, "names no librdkafka property"));
+            }
+            if matches!(rd_key.as_str(), "enable.auto.commit" | "group.id" | "enable.auto.offset.store") {
+                return Err(key_err(&file, &key, "is managed by the sink (offsets live in the lake) and cannot be overridden"));
+            }
+            consumer_overrides.insert(rd_key, value);
+        }
+
+        // Converter sub-keys that belong to a converter not in use are harmless in Connect;
+        // accept them so existing files carry over.
+        raw.map.retain(|k, _| !keys::is_converter_subkey(k));
+
+        if let Some(key) = raw.map.keys().next() {
+            let hint = keys::did_you_mean(key).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            return Err(key_err(&file, key, &format!("unknown key{hint}")));
+        }
+
+        Ok(Self {
+            file,
+            name,
+            topics,
+            key_converter,
+            value_converter,
+            catalog,
+            data_path,
+            schema,
+            table_name_format,
+            auto_create,
+            auto_evolve,
+            flush_max_records,
+            flush_max_bytes,
+            flush_interval_ms,
+            data_inlining_row_limit,
+            consumer_overrides,
+        })
+    }
+}
+
+/// Debug output redacts anything that could carry a secret (catalog connection strings carry
+/// passwords; consumer overrides carry SASL credentials).
+impl fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let overrides: BTreeMap<&str, &str> = self
+            .consumer_overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), if keys::is_secret(k) { "[redacted]" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("ConnectorConfig")
+            .field("file", &self.file)
+            .field("name", &self.name)
+            .field("topics", &self.topics)
+            .field("key_converter", &self.key_converter)
+            .field("value_converter", &self.value_converter)
+            .field("catalog", &redact_catalog(&self.catalog))
+            .field("data_path", &self.data_path)
+            .field("schema", &self.schema)
+            .field("table_name_format", &self.table_name_format)
+            .field("auto_create", &self.auto_create)
+            .field("auto_evolve", &self.auto_evolve)
+            .field("flush_max_records", &self.flush_max_records)
+            .field("flush_max_bytes", &self.flush_max_bytes)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("data_inlining_row_limit", &self.data_inlining_row_limit)
+            .field("consumer_overrides", &overrides)
+            .finish()
+    }
+}
+
+/// Hides `password=…` in libpq-style catalog strings.
+pub fn redact_catalog(catalog: &str) -> String {
+    catalog
+        .split(' ')
+        .map(|part| match part.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=[redacted]"),
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shape(file: &Path, message: &str) -> ConfigError {
+    ConfigError::Shape {
+        file: file.to_path_buf(),
+        message: message.to_owned(),
+    }
+}
+
+fn key_err(file: &Path, key: &str, message: &str) -> ConfigError {
+    ConfigError::Key {
+        file: file.to_path_buf(),
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// The config map while keys are being pulled out of it; what remains at the end is unknown.
+struct Raw {
+    file: PathBuf,
+    map: BTreeMap<String, String>,
+}
+
+impl Raw {
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.map.remove(key)
+    }
+
+    fn required(&mut self, key: &str) -> Result<String, ConfigError> {
+        match self.take(key) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            Some(_) => Err(key_err(&self.file, key, "must not be empty")),
+            None => Err(shape(&self.file, &format!("missing required key `{key}`"))),
+        }
+    }
+
+    fn take_parsed<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Result<Option<T>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| key_err(&self.file, key, &format!("expected {what}, got `{v}`"))),
+        }
+    }
+
+    fn take_positive(&mut self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.take_parsed::<u64>(key, "a positive integer")? {
+            None => Ok(default),
+            Some(0) => Err(key_err(&self.file, key, "expected a positive integer, got `0`")),
+            Some(n) => Ok(n),
+        }
+    }
+
+    fn take_bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(key_err(&self.file, key, &format!("expected true or false, got `{v}`"))),
+            },
+        }
+    }
+
+    fn converter(&mut self, key: &str, default: Converter) -> Result<Converter, ConfigError> {
+        let schemas_key = format!("{key}.schemas.enable");
+        let schemas_enable = self.take_bool(&schemas_key, true)?;
+        let Some(class) = self.take(key) else {
+            return Ok(match default {
+                Converter::Json { .. } => Converter::Json { schemas_enable },
+                other => other,
+            });
+        };
+        match class.trim() {
+            "org.apache.kafka.connect.storage.StringConverter" => Ok(Converter::String),
+            "org.apache.kafka.connect.json.JsonConverter" => Ok(Converter::Json { schemas_enable }),
+            "org.apache.kafka.connect.converters.ByteArrayConverter" => Ok(Converter::ByteArray),
+            "io.confluent.connect.avro.AvroConverter" => Err(key_err(
+                &self.file,
+                key,
+                "AvroConverter is not supported by this version yet; use JsonConverter or StringConverter",
+            )),
+            other => Err(key_err(
+                &self.file,
+                key,
+                &format!("unknown converter `{other}` (expected org.apache.kafka.connect.json.JsonConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.converters.ByteArrayConverter)"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

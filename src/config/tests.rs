@@ -1,0 +1,109 @@
+use super::*;
+
+fn parse(text: &str) -> Result<ConnectorConfig, ConfigError> {
+    ConnectorConfig::parse(Path::new("conn.json"), text)
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = r#"{"name":"orders","config":{"connector.class":"DuckLakeSink","topics":"orders","ducklake.catalog":"metadata/o.ducklake"}}"#;
+
+#[test]
+fn minimal_file_gets_connect_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.name, "orders");
+    assert_eq!(c.group_id(), "connect-orders");
+    assert_eq!(c.topics, Topics::List(vec!["orders".into()]));
+    assert_eq!(c.value_converter, Converter::Json { schemas_enable: true });
+    assert_eq!(c.key_converter, Converter::String);
+    assert_eq!(c.schema, "main");
+    assert_eq!(c.table_name_format, "${topic}");
+    assert_eq!(c.data_path, "data/");
+    assert!(!c.auto_create);
+}
+
+#[test]
+fn scalars_and_strings_are_both_accepted() {
+    let c = parse(r#"{"name":"o","config":{"connector.class":"io.example.DuckLakeSinkConnector","topics":"a, b","ducklake.catalog":"ducklake:x.db",
+        "flush.max.records":500,"flush.interval.ms":"250","auto.create":true,"value.converter":"org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable":"false","consumer.override.session.timeout.ms":6000,"tasks.max":"1"}}"#)
+    .unwrap();
+    assert_eq!(c.topics, Topics::List(vec!["a".into(), "b".into()]));
+    assert_eq!(c.catalog, "x.db");
+    assert_eq!(c.flush_max_records, 500);
+    assert_eq!(c.flush_interval_ms, 250);
+    assert!(c.auto_create);
+    assert_eq!(c.value_converter, Converter::Json { schemas_enable: false });
+    assert_eq!(c.consumer_overrides.get("session.timeout.ms").map(String::as_str), Some("6000"));
+}
+
+#[test]
+fn unknown_key_names_file_key_and_suggestion() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.record":"5"}}"#);
+    assert_eq!(e, "conn.json: key `flush.max.record`: unknown key; did you mean `flush.max.records`?");
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.interval.ms":"soon"}}"#);
+    assert_eq!(e, "conn.json: key `flush.interval.ms`: expected a positive integer, got `soon`");
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","auto.create":"yes"}}"#);
+    assert_eq!(e, "conn.json: key `auto.create`: expected true or false, got `yes`");
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.records":[1]}}"#);
+    assert!(e.contains("key `flush.max.records`: expected a string or a scalar"), "{e}");
+}
+
+#[test]
+fn missing_required_keys_are_named() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t"}}"#);
+    assert_eq!(e, "conn.json: missing required key `ducklake.catalog`");
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","ducklake.catalog":"x"}}"#);
+    assert_eq!(e, "conn.json: missing required key `topics` (or `topics.regex`)");
+    let e = err(r#"{"config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#);
+    assert_eq!(e, "conn.json: missing required key `name`");
+}
+
+#[test]
+fn conflicting_keys_are_refused() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","topics.regex":"t.*","ducklake.catalog":"x"}}"#);
+    assert_eq!(e, "conn.json: key `topics.regex`: conflicts with `topics`: set exactly one of them");
+    let e = err(r#"{"name":"o","config":{"name":"p","connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#);
+    assert!(e.contains("key `name`: top-level name `o` differs"), "{e}");
+}
+
+#[test]
+fn sink_managed_consumer_settings_cannot_be_overridden() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","consumer.override.enable.auto.commit":"true"}}"#);
+    assert!(e.contains("key `consumer.override.enable.auto.commit`: is managed by the sink"), "{e}");
+}
+
+#[test]
+fn mysql_catalogs_and_foreign_connectors_are_refused() {
+    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"mysql:db=x"}}"#);
+    assert!(e.contains("key `ducklake.catalog`: MySQL/MariaDB catalogs are broken"), "{e}");
+    let e = err(r#"{"name":"o","config":{"connector.class":"io.confluent.connect.jdbc.JdbcSinkConnector","topics":"t","ducklake.catalog":"x"}}"#);
+    assert!(e.contains("key `connector.class`"), "{e}");
+}
+
+#[test]
+fn broken_json_says_so() {
+    let e = err("{\"name\": ");
+    assert!(e.starts_with("conn.json: not valid JSON"), "{e}");
+    let e = err("[]");
+    assert!(e.contains("expected a JSON object"), "{e}");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let c = parse(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t",
+        "ducklake.catalog":"postgres:dbname=lake host=db password=hunter2","consumer.override.sasl.password":"hunter2"}}"#)
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("password=[redacted]"), "{shown}");
+}

@@ -1,0 +1,478 @@
+//! The lake: one DuckDB connection with the DuckLake catalog attached as `lake`, owned by one
+//! thread ([`LakeHandle`]). Each flush is one DuckLake transaction holding the rows of every
+//! table, the covered offsets in `__ducklake_sink_offsets` and the lineage commit message, so
+//! data and offsets become visible together or not at all.
+
+pub mod sql;
+mod thread;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{appender_params_from_iter, params, Connection};
+use serde_json::json;
+
+use crate::batch::{Batch, TableBatch, TopicPartition};
+use crate::config::ConnectorConfig;
+use crate::decode::{ColumnType, Datum};
+
+pub use thread::LakeHandle;
+
+/// Name the DuckLake catalog is attached under.
+pub const LAKE: &str = "lake";
+/// Table holding, per connector and partition, the next offset to read.
+pub const OFFSETS_TABLE: &str = "__ducklake_sink_offsets";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("the DuckDB extension `{name}` is not installed ({source}); run scripts/setup.sh, which installs it offline into ~/.duckdb/extensions/v1.5.5/")]
+    ExtensionMissing { name: String, source: duckdb::Error },
+    #[error("cannot attach DuckLake catalog `{catalog}` (data path `{data_path}`): {source}")]
+    Attach {
+        catalog: String,
+        data_path: String,
+        source: duckdb::Error,
+    },
+    #[error("{context}: {source}")]
+    Sql { context: String, source: duckdb::Error },
+    #[error("table `{table}` does not exist and auto.create=false; create it or set auto.create=true")]
+    TableMissing { table: String },
+    #[error("table `{table}` has no column `{column}` ({ty}) and auto.evolve=false; add it or set auto.evolve=true")]
+    ColumnMissing { table: String, column: String, ty: ColumnType },
+    #[error("table `{table}`, column `{column}`: records carry {new} but the column is {old}, and DuckLake cannot change {old} to {new}{hint}")]
+    TypeChange {
+        table: String,
+        column: String,
+        old: String,
+        new: ColumnType,
+        hint: &'static str,
+    },
+    #[error("the lake thread has stopped")]
+    Gone,
+}
+
+impl LakeError {
+    /// Failures that a later attempt may not hit (catalog unreachable, commit conflict).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Sql { source, .. } | Self::Attach { source, .. } => {
+                let text = source.to_string();
+                ["conflict", "Failed to commit", "lock", "connection", "Connection", "timeout", "IO Error"]
+                    .iter()
+                    .any(|needle| text.contains(needle))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeError {
+    let context = context.into();
+    move |source| LakeError::Sql { context, source }
+}
+
+/// What one committed flush produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushOutcome {
+    pub snapshot_id: Option<i64>,
+    pub rows: u64,
+}
+
+/// Lake-side settings taken from the connector.
+#[derive(Debug, Clone)]
+pub struct LakeSettings {
+    pub connector: String,
+    pub catalog: String,
+    pub data_path: String,
+    pub schema: String,
+    pub auto_create: bool,
+    pub auto_evolve: bool,
+    pub data_inlining_row_limit: u64,
+}
+
+impl From<&ConnectorConfig> for LakeSettings {
+    fn from(c: &ConnectorConfig) -> Self {
+        Self {
+            connector: c.name.clone(),
+            catalog: c.catalog.clone(),
+            data_path: c.data_path.clone(),
+            schema: c.schema.clone(),
+            auto_create: c.auto_create,
+            auto_evolve: c.auto_evolve,
+            data_inlining_row_limit: c.data_inlining_row_limit,
+        }
+    }
+}
+
+/// Column names and types of a lake table as the catalog reports them (`None`: a type the
+/// sink does not create; values are cast by DuckDB on append).
+type TableColumns = Vec<(String, Option<ColumnType>)>;
+
+/// The connection and what it knows about the lake's tables. Not `Sync`: one thread owns it.
+pub struct Lake {
+    conn: Connection,
+    settings: LakeSettings,
+    tables: HashMap<String, TableColumns>,
+}
+
+impl Lake {
+    /// Opens DuckDB in memory, loads DuckLake (offline) and attaches the catalog, creating the
+    /// schema and the offsets table when missing.
+    pub fn open(settings: LakeSettings) -> Result<Self, LakeError> {
+        let conn = Connection::open_in_memory().map_err(sql_err("cannot start DuckDB"))?;
+        load_extension(&conn, "ducklake")?;
+        let catalog = settings.catalog.as_str();
+        if catalog.starts_with("postgres:") {
+            load_extension(&conn, "postgres_scanner")?;
+        } else if catalog.starts_with("sqlite:") {
+            load_extension(&conn, "sqlite_scanner")?;
+        } else {
+            create_parent_dir(catalog);
+        }
+        let local_data = !settings.data_path.contains("://");
+        if local_data {
+            let _ = std::fs::create_dir_all(&settings.data_path);
+        }
+        let attach = format!(
+            "ATTACH {} AS {} (DATA_PATH {}, DATA_INLINING_ROW_LIMIT {})",
+            sql::literal(&format!("ducklake:{catalog}")),
+            sql::ident(LAKE),
+            sql::literal(&settings.data_path),
+            settings.data_inlining_row_limit
+        );
+        conn.execute_batch(&attach).map_err(|source| LakeError::Attach {
+            catalog: crate::config::redact_catalog(catalog),
+            data_path: settings.data_path.clone(),
+            source,
+        })?;
+        let lake = Self {
+            conn,
+            settings,
+            tables: HashMap::new(),
+        };
+        lake.prepare()?;
+        Ok(lake)
+    }
+
+    fn schema_ref(&self) -> String {
+        format!("{}.{}", sql::ident(LAKE), sql::ident(&self.settings.schema))
+    }
+
+    fn table_ref(&self, table: &str) -> String {
+        sql::qualified(LAKE, &self.settings.schema, table)
+    }
+
+    fn prepare(&self) -> Result<(), LakeError> {
+        let ddl = format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {offsets} (
+                 connector VARCHAR, topic VARCHAR, \"partition\" INTEGER, next_offset BIGINT,
+                 topic_id VARCHAR, epoch BIGINT, updated_at TIMESTAMP WITH TIME ZONE);
+             USE {schema};",
+            schema = self.schema_ref(),
+            offsets = self.table_ref(OFFSETS_TABLE),
+        );
+        self.conn
+            .execute_batch(&ddl)
+            .map_err(sql_err("cannot create the schema and offsets table"))
+    }
+
+    /// The lake's `next_offset` per partition for this connector.
+    pub fn read_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
+        let query = format!(
+            "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ?",
+            self.table_ref(OFFSETS_TABLE)
+        );
+        let mut stmt = self.conn.prepare(&query).map_err(sql_err("cannot read lake offsets"))?;
+        let rows = stmt
+            .query_map(params![self.settings.connector], |r| {
+                Ok((
+                    TopicPartition {
+                        topic: r.get(0)?,
+                        partition: r.get(1)?,
+                    },
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(sql_err("cannot read lake offsets"))?;
+        rows.collect::<Result<_, _>>().map_err(sql_err("cannot read lake offsets"))
+    }
+
+    /// Writes `batch` as one DuckLake transaction (one snapshot). On error nothing of it is
+    /// visible in the lake.
+    pub fn flush(&mut self, batch: &Batch) -> Result<FlushOutcome, LakeError> {
+        self.conn.execute_batch("BEGIN TRANSACTION").map_err(sql_err("cannot begin a transaction"))?;
+        let result = self.write(batch).and_then(|rows| {
+            self.conn.execute_batch("COMMIT").map_err(sql_err("commit failed"))?;
+            Ok(rows)
+        });
+        match result {
+            Ok(rows) => Ok(FlushOutcome {
+                snapshot_id: self.current_snapshot(),
+                rows,
+            }),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // DDL of the failed transaction was rolled back too.
+                self.tables.clear();
+                Err(e)
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &Batch) -> Result<u64, LakeError> {
+        let mut rows = 0;
+        for (table, data) in &batch.tables {
+            if data.rows.is_empty() {
+                continue;
+            }
+            self.ensure_table(table, data)?;
+            rows += self.append(table, data)?;
+        }
+        self.write_offsets(batch)?;
+        let (message, extra) = lineage(&self.settings.connector, batch, rows);
+        self.conn
+            .execute(
+                &format!("CALL {}.set_commit_message('ducklake-sink', ?, extra_info => ?)", sql::ident(LAKE)),
+                params![message, extra],
+            )
+            .map_err(sql_err("cannot set the commit message"))?;
+        Ok(rows)
+    }
+
+    fn current_snapshot(&self) -> Option<i64> {
+        self.conn
+            .query_row(&format!("SELECT max(snapshot_id) FROM {}.snapshots()", sql::ident(LAKE)), [], |r| r.get(0))
+            .ok()
+    }
+
+    fn table_columns(&mut self, table: &str) -> Result<Option<TableColumns>, LakeError> {
+        if let Some(cols) = self.tables.get(table) {
+            return Ok(Some(cols.clone()));
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT column_name, data_type FROM information_schema.columns
+                 WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            )
+            .map_err(sql_err(format!("cannot describe table `{table}`")))?;
+        let cols: TableColumns = stmt
+            .query_map(params![LAKE, self.settings.schema, table], |r| {
+                let name: String = r.get(0)?;
+                let ty: String = r.get(1)?;
+                Ok((name, ColumnType::from_duckdb(&ty)))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(sql_err(format!("cannot describe table `{table}`")))?;
+        if cols.is_empty() {
+            return Ok(None);
+        }
+        self.tables.insert(table.to_owned(), cols.clone());
+        Ok(Some(cols))
+    }
+
+    /// Creates or evolves `table` so every column of `data` fits.
+    fn ensure_table(&mut self, table: &str, data: &TableBatch) -> Result<(), LakeError> {
+        let table_ref = self.table_ref(table);
+        let Some(existing) = self.table_columns(table)? else {
+            if !self.settings.auto_create {
+                return Err(LakeError::TableMissing { table: table.to_owned() });
+            }
+            let cols: Vec<String> = data
+                .columns
+                .iter()
+                .map(|(name, ty)| format!("{} {}", sql::ident(name), ty.sql()))
+                .collect();
+            self.conn
+                .execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table_ref} ({})", cols.join(", ")))
+                .map_err(sql_err(format!("cannot create table `{table}`")))?;
+            self.tables.remove(table);
+            return Ok(());
+        };
+        let mut changed = false;
+        for (name, ty) in &data.columns {
+            let found = existing.iter().find(|(c, _)| c.eq_ignore_ascii_case(name));
+            match found {
+                None if self.settings.auto_evolve => {
+                    self.conn
+                        .execute_batch(&format!("ALTER TABLE {table_ref} ADD COLUMN {} {}", sql::ident(name), ty.sql()))
+                        .map_err(sql_err(format!("cannot add column `{name}` to `{table}`")))?;
+                    changed = true;
+                }
+                None => {
+                    return Err(LakeError::ColumnMissing {
+                        table: table.to_owned(),
+                        column: name.clone(),
+                        ty: *ty,
+                    })
+                }
+                // A column type the sink does not model: let DuckDB cast on append.
+                Some((_, None)) => {}
+                Some((_, Some(old))) if ty.fits_into(old) => {}
+                Some((col, Some(old))) if self.settings.auto_evolve && old.promotes_to(ty) => {
+                    self.conn
+                        .execute_batch(&format!(
+                            "ALTER TABLE {table_ref} ALTER COLUMN {} SET DATA TYPE {}",
+                            sql::ident(col),
+                            ty.sql()
+                        ))
+                        .map_err(sql_err(format!("cannot widen column `{col}` of `{table}` to {ty}")))?;
+                    changed = true;
+                }
+                Some((col, Some(old))) => {
+                    return Err(LakeError::TypeChange {
+                        table: table.to_owned(),
+                        column: col.clone(),
+                        old: old.sql(),
+                        new: *ty,
+                        hint: if old.promotes_to(ty) {
+                            " without auto.evolve=true"
+                        } else {
+                            " (not an allowed promotion)"
+                        },
+                    })
+                }
+            }
+        }
+        if changed {
+            self.tables.remove(table);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, table: &str, data: &TableBatch) -> Result<u64, LakeError> {
+        let names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let context = || format!("cannot append to table `{table}`");
+        let mut appender = self
+            .conn
+            .appender_with_columns_to_catalog_and_db(table, LAKE, &self.settings.schema, &names)
+            .map_err(sql_err(context()))?;
+        for row in 0..data.rows.len() {
+            let values = (0..names.len()).map(|col| to_value(data.value(row, col)));
+            appender
+                .append_row(appender_params_from_iter(values))
+                .map_err(sql_err(context()))?;
+        }
+        appender.flush().map_err(sql_err(context()))?;
+        Ok(data.rows.len() as u64)
+    }
+
+    fn write_offsets(&self, batch: &Batch) -> Result<(), LakeError> {
+        let offsets = self.table_ref(OFFSETS_TABLE);
+        let context = "cannot store offsets";
+        let mut update = self
+            .conn
+            .prepare(&format!(
+                "UPDATE {offsets} SET next_offset = ?, updated_at = now() WHERE connector = ? AND topic = ? AND \"partition\" = ?"
+            ))
+            .map_err(sql_err(context))?;
+        let mut insert = self
+            .conn
+            .prepare(&format!(
+                "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at) VALUES (?, ?, ?, ?, NULL, 0, now())"
+            ))
+            .map_err(sql_err(context))?;
+        let connector = &self.settings.connector;
+        for (tp, range) in &batch.offsets {
+            let next = range.next_offset();
+            let updated = update
+                .execute(params![next, connector, tp.topic, tp.partition])
+                .map_err(sql_err(context))?;
+            if updated == 0 {
+                insert
+                    .execute(params![connector, tp.topic, tp.partition, next])
+                    .map_err(sql_err(context))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs arbitrary SQL (the `sql` subcommand) on this connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn load_extension(conn: &Connection, name: &str) -> Result<(), LakeError> {
+    conn.execute_batch(&format!("LOAD {name}")).map_err(|source| LakeError::ExtensionMissing {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn create_parent_dir(catalog_file: &str) {
+    let path = Path::new(catalog_file.strip_prefix("duckdb:").unwrap_or(catalog_file));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+}
+
+fn to_value(d: &Datum) -> Value {
+    match d {
+        Datum::Null => Value::Null,
+        Datum::Bool(b) => Value::Boolean(*b),
+        Datum::Int(i) => Value::BigInt(*i),
+        Datum::Float(f) => Value::Double(*f),
+        Datum::Decimal(unscaled, scale) => Value::Text(Datum::decimal_text(*unscaled, *scale)),
+        Datum::Text(s) => Value::Text(s.clone()),
+        Datum::Bytes(b) => Value::Blob(b.clone()),
+        Datum::Date(days) => Value::Date32(*days),
+        Datum::Time(micros) => Value::Time64(TimeUnit::Microsecond, *micros),
+        Datum::Timestamp(micros) => Value::Timestamp(TimeUnit::Microsecond, *micros),
+    }
+}
+
+/// The commit message and `extra_info` JSON of a flush: connector, per-partition offset
+/// ranges and record counts, rows per table, and the newest Kafka timestamp per topic.
+pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
+    let mut ranges = Vec::new();
+    let mut parts = Vec::new();
+    let mut max_ts: BTreeMap<&str, i64> = BTreeMap::new();
+    for (tp, r) in &batch.offsets {
+        parts.push(format!("{}[{}]@{}..{}", tp.topic, tp.partition, r.first, r.last));
+        ranges.push(json!({
+            "topic": tp.topic, "partition": tp.partition,
+            "first_offset": r.first, "last_offset": r.last, "records": r.records,
+        }));
+        if let Some(ts) = r.max_timestamp_ms {
+            let e = max_ts.entry(tp.topic.as_str()).or_insert(ts);
+            *e = (*e).max(ts);
+        }
+    }
+    let tables: BTreeMap<&str, usize> = batch.tables.iter().map(|(t, b)| (t.as_str(), b.rows.len())).collect();
+    let message = format!("{connector}: {} records, {rows} rows: {}", batch.records(), parts.join(" "));
+    let extra = json!({
+        "connector": connector,
+        "records": batch.records(),
+        "rows": rows,
+        "offsets": ranges,
+        "tables": tables,
+        "max_timestamp_ms": max_ts,
+    });
+    (message, extra.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quoting helper against a real DuckDB: hostile names round-trip as names.
+    #[test]
+    fn hostile_names_stay_names() {
+        let conn = Connection::open_in_memory().unwrap();
+        for name in [r#"a"b"#, "x; DROP TABLE t; --", "select", "zoë 表", "dots.in.name"] {
+            conn.execute_batch(&format!("CREATE TABLE {} ({} INTEGER)", sql::ident(name), sql::ident(name)))
+                .unwrap();
+            let col: String = conn
+                .query_row(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(col, name);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! The run loop of one connector: poll → put → flush → commit, rebalances and shutdown.
+//!
+//! Guarantees kept here:
+//! - a record is in the lake at most once: on assignment the consumer starts at the lake's
+//!   `next_offset`, and any record below the partition's expected next offset is skipped;
+//! - a record is in the lake at least once: offsets only advance in the flush transaction
+//!   that also holds the record's row, and a failed flush stops the connector before any
+//!   later batch can be written (so no offset range is ever skipped);
+//! - Kafka's committed offsets are written only after the lake commit, as an advisory copy.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::CommitMode;
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::batch::{Batch, FlushLimits, FlushReason, TopicPartition};
+use crate::config::ConnectorConfig;
+use crate::decode::{decode_value, Decoded};
+use crate::error::Error;
+use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings};
+use crate::source::{position, Source, SourceEvent};
+
+/// Chunks of messages the poll thread may run ahead of the pipeline.
+const EVENT_QUEUE: usize = 64;
+
+/// How a connector is run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub bootstrap_servers: String,
+    /// Stop (flush, commit, exit) once every assigned partition is caught up with its high
+    /// watermark: for batch jobs, demos and benchmarks.
+    pub until_caught_up: bool,
+}
+
+/// What a run did, reported when it ends.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub records: u64,
+    pub rows: u64,
+    pub skipped: u64,
+    pub flushes: u64,
+    pub last_snapshot: Option<i64>,
+    /// Payload bytes of the records consumed.
+    pub bytes: u64,
+    /// From the first record consumed to the last flush committed.
+    pub active: std::time::Duration,
+}
+
+struct Inflight {
+    reply: oneshot::Receiver<Result<FlushOutcome, LakeError>>,
+    offsets: BTreeMap<TopicPartition, i64>,
+    records: usize,
+    reason: &'static str,
+    started: Instant,
+}
+
+async fn finished(inflight: &mut Option<Inflight>) -> Result<FlushOutcome, LakeError> {
+    match inflight {
+        Some(f) => (&mut f.reply).await.unwrap_or(Err(LakeError::Gone)),
+        None => std::future::pending().await,
+    }
+}
+
+enum Step {
+    Flushed(Result<FlushOutcome, LakeError>),
+    Shutdown,
+    Event(Option<SourceEvent>),
+    Tick,
+}
+
+struct Pipeline {
+    config: ConnectorConfig,
+    limits: FlushLimits,
+    until_caught_up: bool,
+    lake: LakeHandle,
+    source: Source,
+    batch: Batch,
+    inflight: Option<Inflight>,
+    assigned: BTreeSet<TopicPartition>,
+    /// Offset the next record of each assigned partition must have at least.
+    expected: HashMap<TopicPartition, i64>,
+    /// Next offset stored in the lake per assigned partition.
+    committed: HashMap<TopicPartition, i64>,
+    watermarks: HashMap<TopicPartition, i64>,
+    stopping: bool,
+    first_record_at: Option<Instant>,
+    summary: RunSummary,
+}
+
+/// Runs one connector until `shutdown` turns true (or, with `until_caught_up`, until it has
+/// drained its partitions), then flushes, commits and leaves the group.
+pub async fn run_connector(
+    config: ConnectorConfig,
+    options: RunOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<RunSummary, Error> {
+    let (lake, lake_thread) = tokio::task::spawn_blocking({
+        let settings = LakeSettings::from(&config);
+        move || LakeHandle::open(settings)
+    })
+    .await
+    .map_err(|_| LakeError::Gone)??;
+    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let source = Source::start(&config, &options.bootstrap_servers, events_tx)?;
+    tracing::info!(connector = %config.name, group = %config.group_id(), topics = ?config.topics, "connector started");
+    let mut p = Pipeline {
+        limits: FlushLimits {
+            max_records: config.flush_max_records,
+            max_bytes: config.flush_max_bytes,
+            interval: Duration::from_millis(config.flush_interval_ms),
+        },
+        config,
+        until_caught_up: options.until_caught_up,
+        lake,
+        source,
+        batch: Batch::default(),
+        inflight: None,
+        assigned: BTreeSet::new(),
+        expected: HashMap::new(),
+        committed: HashMap::new(),
+        watermarks: HashMap::new(),
+        stopping: false,
+        first_record_at: None,
+        summary: RunSummary::default(),
+    };
+    let result = p.run(&mut events, &mut shutdown).await;
+    // Let a poll thread blocked on a full queue see the pipeline is gone, then leave the group.
+    drop(events);
+    let Pipeline { source, lake, summary, .. } = p;
+    drop(lake);
+    let _ = tokio::task::spawn_blocking(move || {
+        source.close();
+        let _ = lake_thread.join();
+    })
+    .await;
+    result.map(|()| summary)
+}
+
+impl Pipeline {
+    async fn run(&mut self, events: &mut mpsc::Receiver<SourceEvent>, shutdown: &mut watch::Receiver<bool>) -> Result<(), Error> {
+        if *shutdown.borrow() {
+            self.begin_stop("shutdown requested");
+        }
+        loop {
+            let now = Instant::now();
+            let reason = self.batch.flush_reason(now, &self.limits);
+            let full = matches!(reason, Some(FlushReason::Records | FlushReason::Bytes));
+            let can_take = !(full && self.inflight.is_some());
+            let deadline = self.batch.deadline(&self.limits).map(tokio::time::Instant::from_std);
+            let stopping = self.stopping;
+            let step = tokio::select! {
+                biased;
+                r = finished(&mut self.inflight) => Step::Flushed(r),
+                _ = shutdown.changed(), if !stopping => Step::Shutdown,
+                ev = events.recv(), if can_take => Step::Event(ev),
+                _ = sleep_until(deadline) => Step::Tick,
+            };
+            match step {
+                Step::Flushed(r) => self.finish_flush(r)?,
+                Step::Shutdown => self.begin_stop("shutdown requested"),
+                Step::Tick => {}
+                Step::Event(None) | Step::Event(Some(SourceEvent::Stopped)) => break,
+                Step::Event(Some(event)) => self.handle(event).await?,
+            }
+            if self.inflight.is_none() {
+                if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits) {
+                    self.start_flush(reason.as_str())?;
+                }
+            }
+            if self.until_caught_up && !self.stopping && self.caught_up() {
+                self.begin_stop("caught up with the high watermarks");
+            }
+        }
+        self.flush_all("shutdown").await?;
+        let committed: BTreeMap<_, _> = self.committed.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
+            tracing::warn!(error = %e, "final kafka offset commit failed (the lake holds the offsets)");
+        }
+        tracing::info!(connector = %self.config.name, records = self.summary.records, rows = self.summary.rows, flushes = self.summary.flushes, snapshot = ?self.summary.last_snapshot, "connector stopped");
+        Ok(())
+    }
+
+    fn begin_stop(&mut self, why: &str) {
+        tracing::info!(connector = %self.config.name, "stopping: {why}");
+        self.stopping = true;
+        self.source.stop();
+    }
+
+    fn caught_up(&self) -> bool {
+        !self.assigned.is_empty()
+            && self.batch.is_empty()
+            && self.inflight.is_none()
+            && self.assigned.iter().all(|tp| {
+                self.watermarks
+                    .get(tp)
+                    .is_some_and(|hw| self.committed.get(tp).copied().unwrap_or(0) >= *hw)
+            })
+    }
+
+    async fn handle(&mut self, event: SourceEvent) -> Result<(), Error> {
+        match event {
+            SourceEvent::Messages(messages) => {
+                for m in messages {
+                    if let Err(e) = self.put(&m) {
+                        // Commit what came before the bad record, then stop.
+                        self.flush_all("error").await?;
+                        return Err(e);
+                    }
+                }
+            }
+            SourceEvent::Assigned { partitions, reply } => {
+                self.wait_inflight().await?;
+                match self.lake.read_offsets().await {
+                    Ok(all) => {
+                        let mut starts = BTreeMap::new();
+                        for tp in partitions {
+                            match all.get(&tp) {
+                                Some(&next) => {
+                                    starts.insert(tp.clone(), next);
+                                    self.expected.insert(tp.clone(), next);
+                                    self.committed.insert(tp.clone(), next);
+                                }
+                                None => {
+                                    self.expected.remove(&tp);
+                                    self.committed.remove(&tp);
+                                }
+                            }
+                            self.assigned.insert(tp);
+                        }
+                        tracing::info!(starts = ?starts, "assignment starts at the lake offsets");
+                        let _ = reply.send(Ok(starts));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                        return Err(e.into());
+                    }
+                }
+            }
+            SourceEvent::Revoked { partitions, reply } => {
+                // Eager rebalancing revokes everything; flushing everything is right for
+                // cooperative partial revocations too (one extra snapshot at most).
+                self.flush_all("revocation").await?;
+                let committed: BTreeMap<_, _> = partitions
+                    .iter()
+                    .filter_map(|tp| self.committed.get(tp).map(|o| (tp.clone(), *o)))
+                    .collect();
+                if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
+                    tracing::warn!(error = %e, "kafka offset commit on revocation failed (the lake holds the offsets)");
+                }
+                for tp in &partitions {
+                    self.assigned.remove(tp);
+                    self.expected.remove(tp);
+                    self.committed.remove(tp);
+                }
+                let _ = reply.send(());
+            }
+            SourceEvent::Watermarks(marks) => {
+                for (tp, hw) in marks {
+                    self.watermarks.insert(tp, hw);
+                }
+            }
+            SourceEvent::Error(e) => tracing::warn!(connector = %self.config.name, error = %e, "consumer error"),
+            SourceEvent::Stopped => {}
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, m: &OwnedMessage) -> Result<(), Error> {
+        let (tp, offset) = position(m);
+        if !self.assigned.contains(&tp) {
+            return Ok(());
+        }
+        if let Some(&expected) = self.expected.get(&tp) {
+            if offset < expected {
+                self.summary.skipped += 1;
+                return Ok(());
+            }
+        }
+        let record_error = |message: String| Error::Record {
+            connector: self.config.name.clone(),
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset,
+            message,
+        };
+        let now = Instant::now();
+        let timestamp = m.timestamp().to_millis();
+        match decode_value(self.config.value_converter, m.payload()) {
+            Ok(Decoded::Row(row)) => {
+                let table = self.config.table_name_format.replace("${topic}", &tp.topic);
+                self.batch
+                    .put(&table, row, &tp, offset, timestamp, m.payload().map_or(0, <[u8]>::len), now)
+                    .map_err(record_error)?;
+            }
+            Ok(Decoded::Tombstone) => self.batch.skip_record(&tp, offset, timestamp, now),
+            Err(e) => return Err(record_error(e.to_string())),
+        }
+        self.expected.insert(tp, offset + 1);
+        self.summary.records += 1;
+        self.summary.bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+        self.first_record_at.get_or_insert(now);
+        Ok(())
+    }
+
+    fn start_flush(&mut self, reason: &'static str) -> Result<(), Error> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let offsets = batch.offsets.iter().map(|(tp, r)| (tp.clone(), r.next_offset())).collect();
+        let records = batch.records();
+        let reply = self.lake.flush(batch)?;
+        self.inflight = Some(Inflight {
+            reply,
+            offsets,
+            records,
+            reason,
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn finish_flush(&mut self, result: Result<FlushOutcome, LakeError>) -> Result<(), Error> {
+        let Some(done) = self.inflight.take() else {
+            return Ok(());
+        };
+        let outcome = result?;
+        tracing::info!(
+            connector = %self.config.name,
+            reason = done.reason,
+            records = done.records,
+            rows = outcome.rows,
+            snapshot = ?outcome.snapshot_id,
+            ms = done.started.elapsed().as_millis() as u64,
+            "flushed"
+        );
+        self.summary.rows += outcome.rows;
+        self.summary.flushes += 1;
+        self.summary.last_snapshot = outcome.snapshot_id.or(self.summary.last_snapshot);
+        for (tp, next) in &done.offsets {
+            self.committed.insert(tp.clone(), *next);
+        }
+        if let Some(first) = self.first_record_at {
+            self.summary.active = first.elapsed();
+        }
+        if let Err(e) = self.source.commit(&done.offsets, CommitMode::Async) {
+            tracing::warn!(error = %e, "kafka offset commit failed (the lake holds the offsets)");
+        }
+        Ok(())
+    }
+
+    async fn wait_inflight(&mut self) -> Result<(), Error> {
+        if self.inflight.is_some() {
+            let r = finished(&mut self.inflight).await;
+            self.finish_flush(r)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered and waits until it is committed.
+    async fn flush_all(&mut self, reason: &'static str) -> Result<(), Error> {
+        self.wait_inflight().await?;
+        self.start_flush(reason)?;
+        self.wait_inflight().await
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs several connectors in one process; the first failure stops the others.
+pub async fn run(
+    configs: Vec<ConnectorConfig>,
+    options: RunOptions,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<RunSummary>, Error> {
+    let (stop_all, stop_rx) = watch::channel(false);
+    let mut forward = shutdown.clone();
+    let forward_tx = stop_all.clone();
+    tokio::spawn(async move {
+        while forward.changed().await.is_ok() {
+            if *forward.borrow() {
+                let _ = forward_tx.send(true);
+                break;
+            }
+        }
+    });
+    if *shutdown.borrow() {
+        let _ = stop_all.send(true);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, config) in configs.into_iter().enumerate() {
+        let options = options.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move { (i, run_connector(config, options, rx).await) });
+    }
+    let mut summaries = BTreeMap::new();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, Ok(summary))) => {
+                summaries.insert(i, summary);
+            }
+            Ok((_, Err(e))) => {
+                let _ = stop_all.send(true);
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                let _ = stop_all.send(true);
+                first_error.get_or_insert(Error::Task(join.to_string()));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summaries.into_values().collect()),
+    }
+}

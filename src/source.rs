@@ -1,0 +1,313 @@
+//! The Kafka side: one rdkafka consumer polled on its own thread, turned into a stream of
+//! [`SourceEvent`]s for the pipeline. Offsets are never committed automatically.
+//!
+//! Rebalances are decided by the pipeline: on assignment the callback asks the pipeline for
+//! the lake's offsets and assigns the partitions at exactly those positions (so nothing
+//! before them is ever delivered); on revocation it waits until the pipeline has flushed and
+//! committed what it holds. The callback only signals and waits; all I/O happens in the loop.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::OwnedMessage;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message};
+use tokio::sync::mpsc;
+
+use crate::batch::TopicPartition;
+use crate::config::{ConnectorConfig, Topics};
+
+/// Messages handed to the pipeline at once (fewer when the consumer has nothing more).
+const CHUNK: usize = 1024;
+/// How long a rebalance callback waits for the pipeline before giving up.
+const REBALANCE_WAIT: Duration = Duration::from_secs(300);
+
+/// Reply to an assignment: the lake's next offset per partition, or why it is unknown.
+pub type AssignReply = std_mpsc::SyncSender<Result<BTreeMap<TopicPartition, i64>, String>>;
+
+pub enum SourceEvent {
+    Messages(Vec<OwnedMessage>),
+    /// Partitions are being assigned; reply with their start offsets.
+    Assigned { partitions: Vec<TopicPartition>, reply: AssignReply },
+    /// Partitions are being revoked; reply once their records are in the lake (or dropped).
+    Revoked { partitions: Vec<TopicPartition>, reply: std_mpsc::SyncSender<()> },
+    /// High watermarks seen in fetch responses (from librdkafka statistics).
+    Watermarks(Vec<(TopicPartition, i64)>),
+    /// A consumer error that librdkafka reports but recovers from by itself.
+    Error(KafkaError),
+    /// The poll loop has stopped; no event follows.
+    Stopped,
+}
+
+pub struct SinkContext {
+    events: mpsc::Sender<SourceEvent>,
+    closing: Arc<AtomicBool>,
+}
+
+impl ClientContext for SinkContext {
+    fn stats(&self, stats: Statistics) {
+        let marks: Vec<_> = stats
+            .topics
+            .into_iter()
+            .flat_map(|(topic, t)| {
+                t.partitions.into_values().filter_map(move |p| {
+                    (p.partition >= 0 && p.hi_offset >= 0 && p.fetch_state == "active").then(|| {
+                        (
+                            TopicPartition {
+                                topic: topic.clone(),
+                                partition: p.partition,
+                            },
+                            p.hi_offset,
+                        )
+                    })
+                })
+            })
+            .collect();
+        if !marks.is_empty() {
+            let _ = self.events.try_send(SourceEvent::Watermarks(marks));
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, "librdkafka: {log_message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {log_message}"),
+            _ => tracing::debug!(facility = fac, "librdkafka: {log_message}"),
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition {
+            topic: e.topic().to_owned(),
+            partition: e.partition(),
+        })
+        .collect()
+}
+
+impl ConsumerContext for SinkContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let closing = self.closing.load(Ordering::SeqCst);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions = partitions_of(tpl);
+                tracing::info!(partitions = ?partitions, "partitions assigned");
+                let mut consume = true;
+                if !closing {
+                    let (reply, answer) = std_mpsc::sync_channel(1);
+                    let asked = self
+                        .events
+                        .blocking_send(SourceEvent::Assigned {
+                            partitions: partitions.clone(),
+                            reply,
+                        })
+                        .is_ok();
+                    match asked.then(|| answer.recv_timeout(REBALANCE_WAIT)) {
+                        Some(Ok(Ok(offsets))) => {
+                            for tp in &partitions {
+                                if let Some(&next) = offsets.get(tp) {
+                                    let _ = tpl.set_partition_offset(&tp.topic, tp.partition, Offset::Offset(next));
+                                }
+                            }
+                        }
+                        other => {
+                            // Without the lake's offsets nothing may be consumed: take the
+                            // partitions paused; the pipeline is stopping.
+                            tracing::error!(?partitions, reply = ?other.map(|r| r.map(|_| ())), "no lake offsets for the assignment; not consuming");
+                            consume = false;
+                        }
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                if !consume {
+                    let _ = consumer.pause(tpl);
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions = partitions_of(tpl);
+                tracing::info!(partitions = ?partitions, lost = consumer.assignment_lost(), "partitions revoked");
+                if !closing {
+                    let (reply, answer) = std_mpsc::sync_channel(1);
+                    if self
+                        .events
+                        .blocking_send(SourceEvent::Revoked { partitions, reply })
+                        .is_ok()
+                    {
+                        let _ = answer.recv_timeout(REBALANCE_WAIT);
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+/// The consumer and its poll thread.
+pub struct Source {
+    consumer: Arc<BaseConsumer<SinkContext>>,
+    stop: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// librdkafka settings for a connector: the sink's fixed ones, then `consumer.override.*`.
+pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", config.group_id())
+        .set("client.id", format!("ducklake-sink-{}", config.name))
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "1000")
+        .set_log_level(RDKafkaLogLevel::Warning);
+    for (k, v) in &config.consumer_overrides {
+        cc.set(k, v);
+    }
+    // Offsets live in the lake; these are not negotiable.
+    cc.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    cc
+}
+
+impl Source {
+    /// Creates the consumer, subscribes, and starts polling on a new thread.
+    pub fn start(
+        config: &ConnectorConfig,
+        bootstrap_servers: &str,
+        events: mpsc::Sender<SourceEvent>,
+    ) -> KafkaResult<Self> {
+        let closing = Arc::new(AtomicBool::new(false));
+        let context = SinkContext {
+            events: events.clone(),
+            closing: closing.clone(),
+        };
+        let consumer: BaseConsumer<SinkContext> = client_config(config, bootstrap_servers).create_with_context(context)?;
+        match &config.topics {
+            Topics::List(list) => {
+                let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+                consumer.subscribe(&refs)?;
+            }
+            Topics::Regex(re) => {
+                let pattern = if re.starts_with('^') { re.clone() } else { format!("^{re}") };
+                consumer.subscribe(&[pattern.as_str()])?;
+            }
+        }
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let consumer = consumer.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("kafka-poll".into())
+                .spawn(move || poll_loop(&consumer, &stop, &events))
+                .map_err(|e| KafkaError::Subscription(format!("cannot start the poll thread: {e}")))?
+        };
+        Ok(Self {
+            consumer,
+            stop,
+            closing,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the poll thread to stop; it sends [`SourceEvent::Stopped`] when it has.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Commits next offsets to Kafka (advisory copy; the lake holds the truth).
+    pub fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>, mode: CommitMode) -> KafkaResult<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (tp, next) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*next))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer.commit(&tpl, mode)
+    }
+
+    /// Leaves the group. Blocking: call it off the async runtime.
+    pub fn close(mut self) {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.closing.store(true, Ordering::SeqCst);
+        // Dropping the last reference closes the consumer (rd_kafka_consumer_close).
+        drop(self.consumer);
+    }
+}
+
+fn poll_loop(consumer: &BaseConsumer<SinkContext>, stop: &AtomicBool, events: &mpsc::Sender<SourceEvent>) {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let send = |event| events.blocking_send(event).is_ok();
+    while !stop.load(Ordering::SeqCst) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                chunk.push(m.detach());
+                if chunk.len() >= CHUNK && !send(SourceEvent::Messages(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))) {
+                    return;
+                }
+                continue;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => {
+                if !chunk.is_empty() && !send(SourceEvent::Messages(std::mem::take(&mut chunk))) {
+                    return;
+                }
+                if !send(SourceEvent::Error(e)) {
+                    return;
+                }
+            }
+            None => {}
+        }
+        if !chunk.is_empty() && !send(SourceEvent::Messages(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))) {
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = send(SourceEvent::Messages(chunk));
+    }
+    let _ = send(SourceEvent::Stopped);
+}
+
+/// Where a message sits, for error messages and offsets.
+pub fn position(m: &OwnedMessage) -> (TopicPartition, i64) {
+    (
+        TopicPartition {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+        },
+        m.offset(),
+    )
+}

@@ -1,0 +1,226 @@
+//! End to end on a real tansu broker and a real DuckLake: JSON orders → lake, exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use ducklake_sink::gen::{create_topic, order_json, produce_orders, OrdersOptions, ProduceReport};
+use rand::SeedableRng;
+use support::{count, runtime, Broker, LakeDir, Worker, SINK};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn orders(broker: &Broker, topic: &str, count: u64, partitions: i32, start_id: u64, with_schema: bool, rate: Option<f64>) -> ProduceReport {
+    runtime()
+        .block_on(produce_orders(&OrdersOptions {
+            bootstrap_servers: broker.bootstrap.clone(),
+            topic: topic.into(),
+            count,
+            rate,
+            seed: 7,
+            partitions: Some(partitions),
+            start_id,
+            customers: 100,
+            with_schema,
+        }))
+        .unwrap()
+}
+
+/// Every offset range named in the sink's commit messages, per partition, in snapshot order.
+fn committed_ranges(conn: &duckdb::Connection) -> (BTreeMap<i64, Vec<(i64, i64)>>, i64) {
+    let mut stmt = conn
+        .prepare("SELECT snapshot_id, commit_message, commit_extra_info FROM lake.snapshots() WHERE author = 'ducklake-sink' ORDER BY snapshot_id")
+        .unwrap();
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut ranges: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    let mut records = 0;
+    for (_, message, extra) in &rows {
+        let extra: serde_json::Value = serde_json::from_str(extra).unwrap();
+        for r in extra["offsets"].as_array().unwrap() {
+            let (p, first, last) = (r["partition"].as_i64().unwrap(), r["first_offset"].as_i64().unwrap(), r["last_offset"].as_i64().unwrap());
+            assert!(message.contains(&format!("[{p}]@{first}..{last}")), "message `{message}` does not name {p}:{first}..{last}");
+            ranges.entry(p).or_default().push((first, last));
+            records += r["records"].as_i64().unwrap();
+        }
+    }
+    (ranges, records)
+}
+
+#[test]
+fn drains_every_order_exactly_once_with_offsets_and_lineage_in_the_lake() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-drain", "orders", &[("flush.max.records", "3000")]);
+    let report = orders(&broker, "orders", 20_000, 4, 1, false, None);
+
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    let status = worker.wait(MINUTE * 2);
+    assert!(status.success(), "worker failed: {}", worker.log_text());
+
+    let conn = lake.open();
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 20_000);
+    assert_eq!(count(&conn, "SELECT count(DISTINCT order_id) FROM orders"), 20_000);
+    assert_eq!(count(&conn, "SELECT min(order_id) FROM orders"), 1);
+    assert_eq!(count(&conn, "SELECT max(order_id) FROM orders"), 20_000);
+
+    // The lake's offsets are the log end offsets of what was produced.
+    assert_eq!(lake.offsets(&conn, "orders"), report.end_offsets());
+
+    // Each flush is one snapshot naming its offset ranges; together they tile each partition
+    // from 0 to its end offset with no gap and no overlap.
+    let (ranges, records) = committed_ranges(&conn);
+    assert_eq!(records, 20_000);
+    for (p, end) in report.end_offsets() {
+        let mut next = 0;
+        for (first, last) in &ranges[&i64::from(p)] {
+            assert_eq!(*first, next, "partition {p}: gap or overlap at {first}");
+            next = last + 1;
+        }
+        assert_eq!(next, end, "partition {p}");
+    }
+    let flushes = worker.log_text().matches("flushed").count() as i64;
+    assert_eq!(count(&conn, "SELECT count(*) FROM lake.snapshots() WHERE author = 'ducklake-sink'"), flushes);
+
+    // Kafka's committed offsets (the advisory copy) match the lake's too.
+    let committed = kafka_committed(&broker, "connect-orders-drain", "orders", 4);
+    assert_eq!(committed, report.end_offsets());
+}
+
+fn kafka_committed(broker: &Broker, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_mid_stream_then_restart_ends_with_exactly_n_rows() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-sigterm", "orders", &[("flush.max.records", "500"), ("flush.interval.ms", "200")]);
+    runtime().block_on(create_topic(&broker.bootstrap, "orders", 4)).unwrap();
+    let total = 30_000;
+    let bootstrap = broker.bootstrap.clone();
+    // Records keep arriving while the worker runs and is stopped.
+    let producer = std::thread::spawn(move || {
+        runtime()
+            .block_on(produce_orders(&OrdersOptions {
+                bootstrap_servers: bootstrap,
+                topic: "orders".into(),
+                count: total,
+                rate: Some(6_000.0),
+                seed: 1,
+                partitions: None,
+                start_id: 1,
+                customers: 50,
+                with_schema: false,
+            }))
+            .unwrap()
+    });
+    let mut first = Worker::start(&lake, &broker, &[]);
+    first.wait_for_log("flushed", MINUTE);
+    std::thread::sleep(Duration::from_millis(700));
+    first.signal("TERM");
+    let status = first.wait(MINUTE);
+    assert!(status.success(), "SIGTERM must flush and exit 0: {}", first.log_text());
+    assert!(first.log_text().contains("stopping: shutdown requested"));
+
+    let partial = count(&lake.open(), "SELECT count(*) FROM orders");
+    assert!(partial > 0, "the first run committed nothing");
+
+    let report = producer.join().unwrap();
+    let mut second = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(second.wait(MINUTE * 2).success(), "{}", second.log_text());
+
+    let conn = lake.open();
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), total as i64, "first run had {partial}");
+    assert_eq!(count(&conn, "SELECT count(DISTINCT order_id) FROM orders"), total as i64);
+    assert_eq!(lake.offsets(&conn, "orders"), report.end_offsets());
+}
+
+#[test]
+fn schema_envelopes_get_connect_types() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-typed", "typed", &[("value.converter.schemas.enable", "true")]);
+    let n = 1_000;
+    orders(&broker, "typed", n, 2, 1, true, None);
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+
+    let conn = lake.open();
+    let types: BTreeMap<String, String> = {
+        let mut stmt = conn
+            .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'lake' AND table_name = 'typed'")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(types["order_id"], "BIGINT");
+    assert_eq!(types["quantity"], "INTEGER");
+    assert_eq!(types["price"], "DECIMAL(10,2)");
+    assert_eq!(types["timestamp"], "TIMESTAMP");
+
+    // Regenerate the same orders (same seed) to know the exact total of prices in cents.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut expected_cents: i64 = 0;
+    for id in 1..=n {
+        let (_, value) = order_json(&mut rng, id, 100, false);
+        let v: serde_json::Value = serde_json::from_str(&value).unwrap();
+        expected_cents += (v["price"].as_f64().unwrap() * 100.0).round() as i64;
+    }
+    assert_eq!(count(&conn, "SELECT CAST(sum(price) * 100 AS BIGINT) FROM typed"), expected_cents);
+    assert_eq!(count(&conn, "SELECT count(*) FROM typed WHERE \"timestamp\" > TIMESTAMP '2020-01-01'"), n as i64);
+}
+
+#[test]
+fn sql_walkthroughs_run_on_the_lake_the_sink_built() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-sql", "orders", &[("flush.max.records", "700")]);
+    orders(&broker, "orders", 3_000, 2, 1, false, None);
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in ["01_setup.sql", "02_crud.sql", "03_time_travel.sql", "04_advanced.sql"] {
+        for round in 0..2 {
+            let out = Command::new(SINK)
+                .arg("sql")
+                .arg(&lake.connector)
+                .arg(format!("{root}/sql/{file}"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{file} (round {round}) failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // The walk-throughs leave the sink's own tables alone.
+    let conn = lake.open();
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 3_000);
+    let status = Command::new(SINK).arg("status").arg(&lake.connector).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains("orders | 3000"), "{text}");
+}

@@ -1,0 +1,241 @@
+//! Test support: a real tansu broker on a free loopback port, a lake folder per test, the
+//! worker binary as a child process, and a DuckDB connection to read what it wrote.
+//! Everything started here is stopped when its guard is dropped.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use duckdb::Connection;
+
+pub const SINK: &str = env!("CARGO_BIN_EXE_ducklake-sink");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn tansu_bin() -> PathBuf {
+    let path = std::env::var_os("TANSU_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/ducklake-sink/bin/tansu")
+    });
+    assert!(path.exists(), "tansu not found at {}: run scripts/setup.sh first", path.display());
+    path
+}
+
+/// A tansu broker with in-memory storage, killed on drop.
+pub struct Broker {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let child = Command::new(tansu_bin())
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start tansu");
+            let mut broker = Broker {
+                child,
+                bootstrap: format!("127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(&broker.bootstrap).is_ok() {
+                    return broker;
+                }
+                if broker.child.try_wait().unwrap().is_some() {
+                    break; // port taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = broker.child.kill();
+        }
+        panic!("tansu did not start");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A folder with a connector file and its lake (catalog + data).
+pub struct LakeDir {
+    pub dir: tempfile::TempDir,
+    pub connector: PathBuf,
+    pub name: String,
+}
+
+impl LakeDir {
+    /// Writes a connector file for `topic`; `extra` adds or replaces config keys.
+    pub fn new(name: &str, topic: &str, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: BTreeMap<String, String> = [
+            ("connector.class", "DuckLakeSink"),
+            ("topics", topic),
+            ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+            ("value.converter.schemas.enable", "false"),
+            ("table.name.format", "${topic}"),
+            ("auto.create", "true"),
+            ("auto.evolve", "true"),
+            ("flush.max.records", "2000"),
+            ("flush.interval.ms", "500"),
+            ("consumer.override.session.timeout.ms", "6000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        config.insert("ducklake.catalog".into(), dir.path().join("metadata/lake.ducklake").display().to_string());
+        config.insert("ducklake.data.path".into(), format!("{}/", dir.path().join("data").display()));
+        for (k, v) in extra {
+            config.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let connector = dir.path().join("connector.json");
+        let doc = serde_json::json!({"name": name, "config": config});
+        std::fs::write(&connector, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        LakeDir {
+            dir,
+            connector,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Opens the lake (the worker must not be running: a DuckDB-file catalog admits one process).
+    pub fn open(&self) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("LOAD ducklake").unwrap();
+        conn.execute_batch(&format!(
+            "ATTACH 'ducklake:{}' AS lake (DATA_PATH '{}/'); USE lake",
+            self.path().join("metadata/lake.ducklake").display(),
+            self.path().join("data").display()
+        ))
+        .unwrap();
+        conn
+    }
+
+    /// Lake offsets of this connector: partition → next offset, for one topic.
+    pub fn offsets(&self, conn: &Connection, topic: &str) -> BTreeMap<i32, i64> {
+        let mut stmt = conn
+            .prepare("SELECT \"partition\", next_offset FROM __ducklake_sink_offsets WHERE connector = ? AND topic = ?")
+            .unwrap();
+        stmt.query_map([&self.name, topic], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+pub fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The worker as a child process; its stderr goes to a log file in the lake folder.
+pub struct Worker {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Worker {
+    pub fn start(lake: &LakeDir, broker: &Broker, extra_args: &[&str]) -> Self {
+        let log = lake.path().join(format!("worker-{}.log", next_id()));
+        let mut cmd = Command::new(SINK);
+        cmd.arg("run").arg("--bootstrap-servers").arg(&broker.bootstrap);
+        cmd.args(extra_args).arg(&lake.connector);
+        cmd.env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        Worker {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        let _ = std::fs::File::open(&self.log).and_then(|mut f| f.read_to_string(&mut s));
+        s
+    }
+
+    /// Waits for the worker to exit; panics with its log after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("worker did not exit within {timeout:?}; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("worker exited ({status}) before logging `{needle}`; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("worker did not log `{needle}` within {timeout:?}; log:\n{}", self.log_text());
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces raw values (`None`: a tombstone) to partition 0 of `topic`, in order.
+pub fn produce_raw(bootstrap: &str, topic: &str, values: &[Option<&str>]) {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use rdkafka::ClientConfig;
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    for v in values {
+        let mut r: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(0);
+        if let Some(v) = v {
+            r = r.payload(v);
+        }
+        producer.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
