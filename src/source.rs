@@ -36,9 +36,15 @@ pub type AssignReply = std_mpsc::SyncSender<Result<BTreeMap<TopicPartition, i64>
 pub enum SourceEvent {
     Messages(Vec<OwnedMessage>),
     /// Partitions are being assigned; reply with their start offsets.
-    Assigned { partitions: Vec<TopicPartition>, reply: AssignReply },
+    Assigned {
+        partitions: Vec<TopicPartition>,
+        reply: AssignReply,
+    },
     /// Partitions are being revoked; reply once their records are in the lake (or dropped).
-    Revoked { partitions: Vec<TopicPartition>, reply: std_mpsc::SyncSender<()> },
+    Revoked {
+        partitions: Vec<TopicPartition>,
+        reply: std_mpsc::SyncSender<()>,
+    },
     /// High watermarks seen in fetch responses (from librdkafka statistics).
     Watermarks(Vec<(TopicPartition, i64)>),
     /// A consumer error that librdkafka reports but recovers from by itself.
@@ -78,7 +84,10 @@ impl ClientContext for SinkContext {
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
                 tracing::error!(facility = fac, "librdkafka: {log_message}")
             }
             RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {log_message}"),
@@ -98,8 +107,16 @@ fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 }
 
 impl ConsumerContext for SinkContext {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         let closing = self.closing.load(Ordering::SeqCst);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
@@ -119,7 +136,11 @@ impl ConsumerContext for SinkContext {
                         Some(Ok(Ok(offsets))) => {
                             for tp in &partitions {
                                 if let Some(&next) = offsets.get(tp) {
-                                    let _ = tpl.set_partition_offset(&tp.topic, tp.partition, Offset::Offset(next));
+                                    let _ = tpl.set_partition_offset(
+                                        &tp.topic,
+                                        tp.partition,
+                                        Offset::Offset(next),
+                                    );
                                 }
                             }
                         }
@@ -194,7 +215,8 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
         cc.set(k, v);
     }
     // Offsets live in the lake; these are not negotiable.
-    cc.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    cc.set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
     cc
 }
 
@@ -210,14 +232,19 @@ impl Source {
             events: events.clone(),
             closing: closing.clone(),
         };
-        let consumer: BaseConsumer<SinkContext> = client_config(config, bootstrap_servers).create_with_context(context)?;
+        let consumer: BaseConsumer<SinkContext> =
+            client_config(config, bootstrap_servers).create_with_context(context)?;
         match &config.topics {
             Topics::List(list) => {
                 let refs: Vec<&str> = list.iter().map(String::as_str).collect();
                 consumer.subscribe(&refs)?;
             }
             Topics::Regex(re) => {
-                let pattern = if re.starts_with('^') { re.clone() } else { format!("^{re}") };
+                let pattern = if re.starts_with('^') {
+                    re.clone()
+                } else {
+                    format!("^{re}")
+                };
                 consumer.subscribe(&[pattern.as_str()])?;
             }
         }
@@ -229,7 +256,9 @@ impl Source {
             std::thread::Builder::new()
                 .name("kafka-poll".into())
                 .spawn(move || poll_loop(&consumer, &stop, &events))
-                .map_err(|e| KafkaError::Subscription(format!("cannot start the poll thread: {e}")))?
+                .map_err(|e| {
+                    KafkaError::Subscription(format!("cannot start the poll thread: {e}"))
+                })?
         };
         Ok(Self {
             consumer,
@@ -245,7 +274,11 @@ impl Source {
     }
 
     /// Commits next offsets to Kafka (advisory copy; the lake holds the truth).
-    pub fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>, mode: CommitMode) -> KafkaResult<()> {
+    pub fn commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+        mode: CommitMode,
+    ) -> KafkaResult<()> {
         let mut tpl = TopicPartitionList::new();
         for (tp, next) in offsets {
             tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*next))?;
@@ -268,14 +301,23 @@ impl Source {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<SinkContext>, stop: &AtomicBool, events: &mpsc::Sender<SourceEvent>) {
+fn poll_loop(
+    consumer: &BaseConsumer<SinkContext>,
+    stop: &AtomicBool,
+    events: &mpsc::Sender<SourceEvent>,
+) {
     let mut chunk = Vec::with_capacity(CHUNK);
     let send = |event| events.blocking_send(event).is_ok();
     while !stop.load(Ordering::SeqCst) {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 chunk.push(m.detach());
-                if chunk.len() >= CHUNK && !send(SourceEvent::Messages(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))) {
+                if chunk.len() >= CHUNK
+                    && !send(SourceEvent::Messages(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(CHUNK),
+                    )))
+                {
                     return;
                 }
                 continue;
@@ -291,7 +333,12 @@ fn poll_loop(consumer: &BaseConsumer<SinkContext>, stop: &AtomicBool, events: &m
             }
             None => {}
         }
-        if !chunk.is_empty() && !send(SourceEvent::Messages(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))) {
+        if !chunk.is_empty()
+            && !send(SourceEvent::Messages(std::mem::replace(
+                &mut chunk,
+                Vec::with_capacity(CHUNK),
+            )))
+        {
             return;
         }
     }

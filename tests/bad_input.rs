@@ -14,18 +14,29 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[test]
 fn a_malformed_record_stops_the_worker_at_its_offset_and_keeps_what_came_before() {
     let broker = Broker::start();
-    runtime().block_on(create_topic(&broker.bootstrap, "events", 1)).unwrap();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "events", 1))
+        .unwrap();
     produce_raw(
         &broker.bootstrap,
         "events",
-        &[Some(r#"{"id":1}"#), Some(r#"{"id":2}"#), None, Some("{not json"), Some(r#"{"id":5}"#)],
+        &[
+            Some(r#"{"id":1}"#),
+            Some(r#"{"id":2}"#),
+            None,
+            Some("{not json"),
+            Some(r#"{"id":5}"#),
+        ],
     );
     let lake = LakeDir::new("bad-record", "events", &[("flush.interval.ms", "60000")]);
     let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
     let status = worker.wait(MINUTE);
     let log = worker.log_text();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(log.contains("record at topic `events` partition 0 offset 3: value is not valid JSON"), "{log}");
+    assert!(
+        log.contains("record at topic `events` partition 0 offset 3: value is not valid JSON"),
+        "{log}"
+    );
 
     // The two rows and the tombstone before the bad record are committed; the offset stops at it.
     let conn = lake.open();
@@ -43,36 +54,67 @@ fn a_malformed_record_stops_the_worker_at_its_offset_and_keeps_what_came_before(
 #[test]
 fn schemaless_json_adds_a_column_for_a_new_field() {
     let broker = Broker::start();
-    runtime().block_on(create_topic(&broker.bootstrap, "people", 1)).unwrap();
-    produce_raw(&broker.bootstrap, "people", &[Some(r#"{"id":1,"name":"ann"}"#)]);
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "people", 1))
+        .unwrap();
+    produce_raw(
+        &broker.bootstrap,
+        "people",
+        &[Some(r#"{"id":1,"name":"ann"}"#)],
+    );
     let lake = LakeDir::new("evolve", "people", &[]);
     let mut first = Worker::start(&lake, &broker, &["--until-caught-up"]);
     assert!(first.wait(MINUTE).success(), "{}", first.log_text());
 
-    produce_raw(&broker.bootstrap, "people", &[Some(r#"{"id":2,"name":"bob","age":41,"score":1.5}"#)]);
+    produce_raw(
+        &broker.bootstrap,
+        "people",
+        &[Some(r#"{"id":2,"name":"bob","age":41,"score":1.5}"#)],
+    );
     let mut second = Worker::start(&lake, &broker, &["--until-caught-up"]);
     assert!(second.wait(MINUTE).success(), "{}", second.log_text());
 
     let conn = lake.open();
     assert_eq!(count(&conn, "SELECT count(*) FROM people"), 2);
-    assert_eq!(count(&conn, "SELECT count(*) FROM people WHERE age IS NULL AND id = 1"), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM people WHERE age IS NULL AND id = 1"
+        ),
+        1
+    );
     assert_eq!(count(&conn, "SELECT age FROM people WHERE id = 2"), 41);
 }
 
 #[test]
 fn an_incompatible_type_change_stops_with_table_column_and_types() {
     let broker = Broker::start();
-    runtime().block_on(create_topic(&broker.bootstrap, "things", 1)).unwrap();
-    produce_raw(&broker.bootstrap, "things", &[Some(r#"{"id":1,"size":10}"#)]);
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "things", 1))
+        .unwrap();
+    produce_raw(
+        &broker.bootstrap,
+        "things",
+        &[Some(r#"{"id":1,"size":10}"#)],
+    );
     let lake = LakeDir::new("typechange", "things", &[]);
     let mut first = Worker::start(&lake, &broker, &["--until-caught-up"]);
     assert!(first.wait(MINUTE).success(), "{}", first.log_text());
 
-    produce_raw(&broker.bootstrap, "things", &[Some(r#"{"id":2,"size":"large"}"#)]);
+    produce_raw(
+        &broker.bootstrap,
+        "things",
+        &[Some(r#"{"id":2,"size":"large"}"#)],
+    );
     let mut second = Worker::start(&lake, &broker, &["--until-caught-up"]);
     assert_eq!(second.wait(MINUTE).code(), Some(1));
     let log = second.log_text();
-    assert!(log.contains("table `things`, column `size`: records carry VARCHAR but the column is BIGINT"), "{log}");
+    assert!(
+        log.contains(
+            "table `things`, column `size`: records carry VARCHAR but the column is BIGINT"
+        ),
+        "{log}"
+    );
     let conn = lake.open();
     assert_eq!(count(&conn, "SELECT count(*) FROM things"), 1);
     assert_eq!(lake.offsets(&conn, "things").get(&0), Some(&1));
@@ -82,7 +124,11 @@ fn validate(body: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.json");
     std::fs::write(&file, body).unwrap();
-    let out = Command::new(SINK).arg("validate").arg(&file).output().unwrap();
+    let out = Command::new(SINK)
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stderr).replace(&file.display().to_string(), "FILE");
     (out.status.success(), text)
 }
@@ -91,18 +137,41 @@ fn validate(body: &str) -> (bool, String) {
 fn validate_names_the_file_and_key_and_exits_1() {
     let base = r#""connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x""#;
     let cases = [
-        (format!(r#"{{"name":"a","config":{{{base},"flush.max.recods":"5"}}}}"#), "FILE: key `flush.max.recods`: unknown key; did you mean `flush.max.records`?"),
-        (format!(r#"{{"name":"a","config":{{{base},"flush.interval.ms":"later"}}}}"#), "FILE: key `flush.interval.ms`: expected a positive integer, got `later`"),
-        (r#"{"name":"a","config":{"connector.class":"DuckLakeSink","topics":"t"}}"#.to_owned(), "FILE: missing required key `ducklake.catalog`"),
-        (format!(r#"{{"name":"a","config":{{{base},"topics.regex":"t.*"}}}}"#), "FILE: key `topics.regex`: conflicts with `topics`"),
+        (
+            format!(r#"{{"name":"a","config":{{{base},"flush.max.recods":"5"}}}}"#),
+            "FILE: key `flush.max.recods`: unknown key; did you mean `flush.max.records`?",
+        ),
+        (
+            format!(r#"{{"name":"a","config":{{{base},"flush.interval.ms":"later"}}}}"#),
+            "FILE: key `flush.interval.ms`: expected a positive integer, got `later`",
+        ),
+        (
+            r#"{"name":"a","config":{"connector.class":"DuckLakeSink","topics":"t"}}"#.to_owned(),
+            "FILE: missing required key `ducklake.catalog`",
+        ),
+        (
+            format!(r#"{{"name":"a","config":{{{base},"topics.regex":"t.*"}}}}"#),
+            "FILE: key `topics.regex`: conflicts with `topics`",
+        ),
         ("{\"name\":".to_owned(), "FILE: not valid JSON"),
     ];
     for (body, expected) in cases {
         let (ok, text) = validate(&body);
         assert!(!ok, "accepted: {body}");
-        assert!(text.contains(expected), "for {body}\nexpected: {expected}\ngot: {text}");
+        assert!(
+            text.contains(expected),
+            "for {body}\nexpected: {expected}\ngot: {text}"
+        );
     }
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(SINK).arg("validate").arg(format!("{root}/connector-config/orders.json")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(SINK)
+        .arg("validate")
+        .arg(format!("{root}/connector-config/orders.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use ducklake_sink::gen::{consume_raw, produce_orders, OrdersOptions};
 
 #[derive(Parser)]
-#[command(name = "ducklake-gen", version, about = "Produce sample traffic for ducklake-sink")]
+#[command(
+    name = "ducklake-gen",
+    version,
+    about = "Produce sample traffic for ducklake-sink"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,9 +71,15 @@ async fn main() -> ExitCode {
             count,
             timeout_secs,
         } => {
-            let bootstrap = bootstrap_servers.unwrap_or_else(ducklake_sink::default_bootstrap_servers);
+            let bootstrap =
+                bootstrap_servers.unwrap_or_else(ducklake_sink::default_bootstrap_servers);
             let result = tokio::task::spawn_blocking(move || {
-                consume_raw(&bootstrap, &topic, count, std::time::Duration::from_secs(timeout_secs))
+                consume_raw(
+                    &bootstrap,
+                    &topic,
+                    count,
+                    std::time::Duration::from_secs(timeout_secs),
+                )
             })
             .await;
             match result {
@@ -87,7 +97,10 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Ok(Ok(r)) => {
-                    eprintln!("error: read only {} of {count} records before the timeout", r.records);
+                    eprintln!(
+                        "error: read only {} of {count} records before the timeout",
+                        r.records
+                    );
                     ExitCode::FAILURE
                 }
                 Ok(Err(e)) => {
@@ -112,7 +125,8 @@ async fn main() -> ExitCode {
             with_schema,
         } => {
             let opts = OrdersOptions {
-                bootstrap_servers: bootstrap_servers.unwrap_or_else(ducklake_sink::default_bootstrap_servers),
+                bootstrap_servers: bootstrap_servers
+                    .unwrap_or_else(ducklake_sink::default_bootstrap_servers),
                 topic,
                 count,
                 rate,

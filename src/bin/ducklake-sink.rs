@@ -9,7 +9,11 @@ use ducklake_sink::{inspect, pipeline, RunOptions};
 use tokio::sync::watch;
 
 #[derive(Parser)]
-#[command(name = "ducklake-sink", version, about = "Stream Kafka/Redpanda topics into DuckLake tables, exactly once")]
+#[command(
+    name = "ducklake-sink",
+    version,
+    about = "Stream Kafka/Redpanda topics into DuckLake tables, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let cli = Cli::parse();
@@ -54,7 +59,12 @@ fn main() -> ExitCode {
             let mut bad = false;
             for path in connectors {
                 match ConnectorConfig::load(&path) {
-                    Ok(c) => println!("{}: ok (connector `{}`, group `{}`)", path.display(), c.name, c.group_id()),
+                    Ok(c) => println!(
+                        "{}: ok (connector `{}`, group `{}`)",
+                        path.display(),
+                        c.name,
+                        c.group_id()
+                    ),
                     Err(e) => {
                         eprintln!("{e}");
                         bad = true;
@@ -70,7 +80,13 @@ fn main() -> ExitCode {
         Command::Sql { connector, file } => report(
             ConnectorConfig::load(&connector)
                 .map_err(anyhow::Error::from)
-                .and_then(|c| Ok(inspect::run_sql_file(&c, &file, &mut std::io::stdout().lock())?)),
+                .and_then(|c| {
+                    Ok(inspect::run_sql_file(
+                        &c,
+                        &file,
+                        &mut std::io::stdout().lock(),
+                    )?)
+                }),
         ),
         Command::Status { connector } => report(
             ConnectorConfig::load(&connector)
@@ -82,7 +98,10 @@ fn main() -> ExitCode {
             until_caught_up,
             connectors,
         } => {
-            let configs: Result<Vec<_>, _> = connectors.iter().map(|p| ConnectorConfig::load(p)).collect();
+            let configs: Result<Vec<_>, _> = connectors
+                .iter()
+                .map(|p| ConnectorConfig::load(p))
+                .collect();
             let configs = match configs {
                 Ok(c) => c,
                 Err(e) => {
@@ -91,10 +110,14 @@ fn main() -> ExitCode {
                 }
             };
             let options = RunOptions {
-                bootstrap_servers: bootstrap_servers.unwrap_or_else(ducklake_sink::default_bootstrap_servers),
+                bootstrap_servers: bootstrap_servers
+                    .unwrap_or_else(ducklake_sink::default_bootstrap_servers),
                 until_caught_up,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");
@@ -127,7 +150,10 @@ fn main() -> ExitCode {
 /// move with committed data).
 async fn forward_signals(stop: watch::Sender<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -150,7 +176,7 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

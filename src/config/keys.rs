@@ -54,10 +54,10 @@ pub(super) fn is_secret(key: &str) -> bool {
 
 /// The closest known key, if it is close enough to be a plausible typo.
 pub(super) fn did_you_mean(key: &str) -> Option<&'static str> {
-    let candidates = KNOWN_KEYS
-        .iter()
-        .copied()
-        .chain(["consumer.override.auto.offset.reset", "consumer.override.session.timeout.ms"]);
+    let candidates = KNOWN_KEYS.iter().copied().chain([
+        "consumer.override.auto.offset.reset",
+        "consumer.override.session.timeout.ms",
+    ]);
     let (best, distance) = candidates
         .map(|c| (c, levenshtein(key, c)))
         .min_by_key(|&(_, d)| d)?;

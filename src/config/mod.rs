@@ -107,14 +107,24 @@ impl ConnectorConfig {
             source,
         })?;
         let Value::Object(doc) = doc else {
-            return Err(shape(&file, "expected a JSON object {\"name\": ..., \"config\": {...}}"));
+            return Err(shape(
+                &file,
+                "expected a JSON object {\"name\": ..., \"config\": {...}}",
+            ));
         };
         let Some(Value::Object(config)) = doc.get("config") else {
-            return Err(shape(&file, "missing object `config` (Kafka Connect form: {\"name\": ..., \"config\": {...}})"));
+            return Err(shape(
+                &file,
+                "missing object `config` (Kafka Connect form: {\"name\": ..., \"config\": {...}})",
+            ));
         };
         for key in doc.keys() {
             if !matches!(key.as_str(), "name" | "config" | "tasks" | "type") {
-                return Err(key_err(&file, key, "unknown top-level key (expected `name` and `config`)"));
+                return Err(key_err(
+                    &file,
+                    key,
+                    "unknown top-level key (expected `name` and `config`)",
+                ));
             }
         }
         let mut raw = Raw {
@@ -127,7 +137,13 @@ impl ConnectorConfig {
                 Value::Bool(b) => b.to_string(),
                 Value::Number(n) => n.to_string(),
                 Value::Null => continue,
-                _ => return Err(key_err(&file, k, "expected a string or a scalar, got an object or array")),
+                _ => {
+                    return Err(key_err(
+                        &file,
+                        k,
+                        "expected a string or a scalar, got an object or array",
+                    ))
+                }
             };
             raw.map.insert(k.clone(), s);
         }
@@ -136,27 +152,50 @@ impl ConnectorConfig {
         let inner_name = raw.take("name");
         let name = match (top_name, inner_name) {
             (Some(a), Some(b)) if a != b => {
-                return Err(key_err(&file, "name", &format!("top-level name `{a}` differs from config.name `{b}`")))
+                return Err(key_err(
+                    &file,
+                    "name",
+                    &format!("top-level name `{a}` differs from config.name `{b}`"),
+                ))
             }
             (Some(a), _) | (None, Some(a)) => a,
             (None, None) => return Err(shape(&file, "missing required key `name`")),
         };
         if name.is_empty() || name.chars().any(|c| c.is_control()) {
-            return Err(key_err(&file, "name", "must be a non-empty printable string"));
+            return Err(key_err(
+                &file,
+                "name",
+                "must be a non-empty printable string",
+            ));
         }
 
         let class = raw.required("connector.class")?;
-        if !(class == "DuckLakeSink" || class.ends_with(".DuckLakeSink") || class.ends_with("DuckLakeSinkConnector")) {
-            return Err(key_err(&file, "connector.class", &format!("`{class}` is not this sink; use `DuckLakeSink`")));
+        if !(class == "DuckLakeSink"
+            || class.ends_with(".DuckLakeSink")
+            || class.ends_with("DuckLakeSinkConnector"))
+        {
+            return Err(key_err(
+                &file,
+                "connector.class",
+                &format!("`{class}` is not this sink; use `DuckLakeSink`"),
+            ));
         }
         let _tasks_max = raw.take_parsed::<u32>("tasks.max", "a positive integer")?;
 
         let topics = match (raw.take("topics"), raw.take("topics.regex")) {
             (Some(_), Some(_)) => {
-                return Err(key_err(&file, "topics.regex", "conflicts with `topics`: set exactly one of them"))
+                return Err(key_err(
+                    &file,
+                    "topics.regex",
+                    "conflicts with `topics`: set exactly one of them",
+                ))
             }
             (Some(list), None) => {
-                let list: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                let list: Vec<String> = list
+                    .split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect();
                 if list.is_empty() {
                     return Err(key_err(&file, "topics", "must name at least one topic"));
                 }
@@ -168,23 +207,42 @@ impl ConnectorConfig {
                 }
                 Topics::Regex(re)
             }
-            (None, None) => return Err(shape(&file, "missing required key `topics` (or `topics.regex`)")),
+            (None, None) => {
+                return Err(shape(
+                    &file,
+                    "missing required key `topics` (or `topics.regex`)",
+                ))
+            }
         };
 
         let key_converter = raw.converter("key.converter", Converter::String)?;
-        let value_converter = raw.converter("value.converter", Converter::Json { schemas_enable: true })?;
+        let value_converter = raw.converter(
+            "value.converter",
+            Converter::Json {
+                schemas_enable: true,
+            },
+        )?;
 
         let catalog = raw.required("ducklake.catalog")?;
-        let catalog = catalog.strip_prefix("ducklake:").unwrap_or(&catalog).to_owned();
+        let catalog = catalog
+            .strip_prefix("ducklake:")
+            .unwrap_or(&catalog)
+            .to_owned();
         if catalog.starts_with("mysql:") {
             return Err(key_err(&file, "ducklake.catalog", "MySQL/MariaDB catalogs are broken in DuckLake 1.5.5 (the second write to a table fails); use a DuckDB file, sqlite: or postgres:"));
         }
-        let data_path = raw.take("ducklake.data.path").unwrap_or_else(|| "data/".to_owned());
-        let schema = raw.take("ducklake.schema").unwrap_or_else(|| "main".to_owned());
+        let data_path = raw
+            .take("ducklake.data.path")
+            .unwrap_or_else(|| "data/".to_owned());
+        let schema = raw
+            .take("ducklake.schema")
+            .unwrap_or_else(|| "main".to_owned());
         if schema.is_empty() {
             return Err(key_err(&file, "ducklake.schema", "must not be empty"));
         }
-        let table_name_format = raw.take("table.name.format").unwrap_or_else(|| "${topic}".to_owned());
+        let table_name_format = raw
+            .take("table.name.format")
+            .unwrap_or_else(|| "${topic}".to_owned());
         if table_name_format.is_empty() {
             return Err(key_err(&file, "table.name.format", "must not be empty"));
         }
@@ -202,34 +260,74 @@ impl ConnectorConfig {
         match raw.take("insert.mode").as_deref().map(str::trim) {
             None | Some("append") | Some("insert") => {}
             Some("upsert") | Some("update") => {
-                return Err(key_err(&file, "insert.mode", "upsert/update is not supported by this version yet; use insert.mode=append"))
+                return Err(key_err(
+                    &file,
+                    "insert.mode",
+                    "upsert/update is not supported by this version yet; use insert.mode=append",
+                ))
             }
-            Some(other) => return Err(key_err(&file, "insert.mode", &format!("expected append or upsert, got `{other}`"))),
+            Some(other) => {
+                return Err(key_err(
+                    &file,
+                    "insert.mode",
+                    &format!("expected append or upsert, got `{other}`"),
+                ))
+            }
         }
         match raw.take("pk.mode").as_deref().map(str::trim) {
             None | Some("none") => {}
             Some(m @ ("record_key" | "record_value" | "kafka")) => {
-                return Err(key_err(&file, "pk.mode", &format!("pk.mode={m} is not supported by this version yet (append only)")))
+                return Err(key_err(
+                    &file,
+                    "pk.mode",
+                    &format!("pk.mode={m} is not supported by this version yet (append only)"),
+                ))
             }
-            Some(other) => return Err(key_err(&file, "pk.mode", &format!("expected none, record_key, record_value or kafka, got `{other}`"))),
+            Some(other) => {
+                return Err(key_err(
+                    &file,
+                    "pk.mode",
+                    &format!("expected none, record_key, record_value or kafka, got `{other}`"),
+                ))
+            }
         }
         if raw.take("pk.fields").is_some() {
-            return Err(key_err(&file, "pk.fields", "primary keys are not supported by this version yet (append only)"));
+            return Err(key_err(
+                &file,
+                "pk.fields",
+                "primary keys are not supported by this version yet (append only)",
+            ));
         }
         if raw.take_bool("delete.enabled", false)? {
-            return Err(key_err(&file, "delete.enabled", "deletes are not supported by this version yet (append only)"));
+            return Err(key_err(
+                &file,
+                "delete.enabled",
+                "deletes are not supported by this version yet (append only)",
+            ));
         }
 
         let mut consumer_overrides = BTreeMap::new();
-        let override_keys: Vec<String> = raw.map.keys().filter(|k| k.starts_with("consumer.override.")).cloned().collect();
+        let override_keys: Vec<String> = raw
+            .map
+            .keys()
+            .filter(|k| k.starts_with("consumer.override."))
+            .cloned()
+            .collect();
         for key in override_keys {
             let value = raw.map.remove(&key).unwrap_or_default();
             let rd_key = key["consumer.override.".len()..].to_owned();
             if rd_key.is_empty() {
                 return Err(key_err(&file, &key, "names no librdkafka property"));
             }
-            if matches!(rd_key.as_str(), "enable.auto.commit" | "group.id" | "enable.auto.offset.store") {
-                return Err(key_err(&file, &key, "is managed by the sink (offsets live in the lake) and cannot be overridden"));
+            if matches!(
+                rd_key.as_str(),
+                "enable.auto.commit" | "group.id" | "enable.auto.offset.store"
+            ) {
+                return Err(key_err(
+                    &file,
+                    &key,
+                    "is managed by the sink (offsets live in the lake) and cannot be overridden",
+                ));
             }
             consumer_overrides.insert(rd_key, value);
         }
@@ -239,7 +337,9 @@ impl ConnectorConfig {
         raw.map.retain(|k, _| !keys::is_converter_subkey(k));
 
         if let Some(key) = raw.map.keys().next() {
-            let hint = keys::did_you_mean(key).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let hint = keys::did_you_mean(key)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return Err(key_err(&file, key, &format!("unknown key{hint}")));
         }
 
@@ -271,7 +371,16 @@ impl fmt::Debug for ConnectorConfig {
         let overrides: BTreeMap<&str, &str> = self
             .consumer_overrides
             .iter()
-            .map(|(k, v)| (k.as_str(), if keys::is_secret(k) { "[redacted]" } else { v.as_str() }))
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if keys::is_secret(k) {
+                        "[redacted]"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
             .collect();
         f.debug_struct("ConnectorConfig")
             .field("file", &self.file)
@@ -340,7 +449,11 @@ impl Raw {
         }
     }
 
-    fn take_parsed<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Result<Option<T>, ConfigError> {
+    fn take_parsed<T: std::str::FromStr>(
+        &mut self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>, ConfigError> {
         match self.take(key) {
             None => Ok(None),
             Some(v) => v
@@ -354,7 +467,11 @@ impl Raw {
     fn take_positive(&mut self, key: &str, default: u64) -> Result<u64, ConfigError> {
         match self.take_parsed::<u64>(key, "a positive integer")? {
             None => Ok(default),
-            Some(0) => Err(key_err(&self.file, key, "expected a positive integer, got `0`")),
+            Some(0) => Err(key_err(
+                &self.file,
+                key,
+                "expected a positive integer, got `0`",
+            )),
             Some(n) => Ok(n),
         }
     }
@@ -365,7 +482,11 @@ impl Raw {
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(key_err(&self.file, key, &format!("expected true or false, got `{v}`"))),
+                _ => Err(key_err(
+                    &self.file,
+                    key,
+                    &format!("expected true or false, got `{v}`"),
+                )),
             },
         }
     }

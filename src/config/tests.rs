@@ -19,7 +19,12 @@ fn minimal_file_gets_connect_defaults() {
     assert_eq!(c.name, "orders");
     assert_eq!(c.group_id(), "connect-orders");
     assert_eq!(c.topics, Topics::List(vec!["orders".into()]));
-    assert_eq!(c.value_converter, Converter::Json { schemas_enable: true });
+    assert_eq!(
+        c.value_converter,
+        Converter::Json {
+            schemas_enable: true
+        }
+    );
     assert_eq!(c.key_converter, Converter::String);
     assert_eq!(c.schema, "main");
     assert_eq!(c.table_name_format, "${topic}");
@@ -38,55 +43,109 @@ fn scalars_and_strings_are_both_accepted() {
     assert_eq!(c.flush_max_records, 500);
     assert_eq!(c.flush_interval_ms, 250);
     assert!(c.auto_create);
-    assert_eq!(c.value_converter, Converter::Json { schemas_enable: false });
-    assert_eq!(c.consumer_overrides.get("session.timeout.ms").map(String::as_str), Some("6000"));
+    assert_eq!(
+        c.value_converter,
+        Converter::Json {
+            schemas_enable: false
+        }
+    );
+    assert_eq!(
+        c.consumer_overrides
+            .get("session.timeout.ms")
+            .map(String::as_str),
+        Some("6000")
+    );
 }
 
 #[test]
 fn unknown_key_names_file_key_and_suggestion() {
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.record":"5"}}"#);
-    assert_eq!(e, "conn.json: key `flush.max.record`: unknown key; did you mean `flush.max.records`?");
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.record":"5"}}"#,
+    );
+    assert_eq!(
+        e,
+        "conn.json: key `flush.max.record`: unknown key; did you mean `flush.max.records`?"
+    );
 }
 
 #[test]
 fn wrong_types_are_named() {
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.interval.ms":"soon"}}"#);
-    assert_eq!(e, "conn.json: key `flush.interval.ms`: expected a positive integer, got `soon`");
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","auto.create":"yes"}}"#);
-    assert_eq!(e, "conn.json: key `auto.create`: expected true or false, got `yes`");
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.records":[1]}}"#);
-    assert!(e.contains("key `flush.max.records`: expected a string or a scalar"), "{e}");
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.interval.ms":"soon"}}"#,
+    );
+    assert_eq!(
+        e,
+        "conn.json: key `flush.interval.ms`: expected a positive integer, got `soon`"
+    );
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","auto.create":"yes"}}"#,
+    );
+    assert_eq!(
+        e,
+        "conn.json: key `auto.create`: expected true or false, got `yes`"
+    );
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","flush.max.records":[1]}}"#,
+    );
+    assert!(
+        e.contains("key `flush.max.records`: expected a string or a scalar"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_required_keys_are_named() {
     let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t"}}"#);
     assert_eq!(e, "conn.json: missing required key `ducklake.catalog`");
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","ducklake.catalog":"x"}}"#);
-    assert_eq!(e, "conn.json: missing required key `topics` (or `topics.regex`)");
-    let e = err(r#"{"config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#);
+    let e =
+        err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","ducklake.catalog":"x"}}"#);
+    assert_eq!(
+        e,
+        "conn.json: missing required key `topics` (or `topics.regex`)"
+    );
+    let e =
+        err(r#"{"config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#);
     assert_eq!(e, "conn.json: missing required key `name`");
 }
 
 #[test]
 fn conflicting_keys_are_refused() {
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","topics.regex":"t.*","ducklake.catalog":"x"}}"#);
-    assert_eq!(e, "conn.json: key `topics.regex`: conflicts with `topics`: set exactly one of them");
-    let e = err(r#"{"name":"o","config":{"name":"p","connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#);
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","topics.regex":"t.*","ducklake.catalog":"x"}}"#,
+    );
+    assert_eq!(
+        e,
+        "conn.json: key `topics.regex`: conflicts with `topics`: set exactly one of them"
+    );
+    let e = err(
+        r#"{"name":"o","config":{"name":"p","connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"}}"#,
+    );
     assert!(e.contains("key `name`: top-level name `o` differs"), "{e}");
 }
 
 #[test]
 fn sink_managed_consumer_settings_cannot_be_overridden() {
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","consumer.override.enable.auto.commit":"true"}}"#);
-    assert!(e.contains("key `consumer.override.enable.auto.commit`: is managed by the sink"), "{e}");
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x","consumer.override.enable.auto.commit":"true"}}"#,
+    );
+    assert!(
+        e.contains("key `consumer.override.enable.auto.commit`: is managed by the sink"),
+        "{e}"
+    );
 }
 
 #[test]
 fn mysql_catalogs_and_foreign_connectors_are_refused() {
-    let e = err(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"mysql:db=x"}}"#);
-    assert!(e.contains("key `ducklake.catalog`: MySQL/MariaDB catalogs are broken"), "{e}");
-    let e = err(r#"{"name":"o","config":{"connector.class":"io.confluent.connect.jdbc.JdbcSinkConnector","topics":"t","ducklake.catalog":"x"}}"#);
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"mysql:db=x"}}"#,
+    );
+    assert!(
+        e.contains("key `ducklake.catalog`: MySQL/MariaDB catalogs are broken"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"io.confluent.connect.jdbc.JdbcSinkConnector","topics":"t","ducklake.catalog":"x"}}"#,
+    );
     assert!(e.contains("key `connector.class`"), "{e}");
 }
 

@@ -14,7 +14,8 @@ pub enum JsonMode {
 }
 
 pub fn decode_json(bytes: &[u8], mode: JsonMode) -> Result<Decoded, DecodeError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
     match mode {
         JsonMode::Schemaless => match value {
             Value::Object(map) => Ok(Decoded::Row(schemaless_row(map))),
@@ -30,7 +31,8 @@ pub fn decode_json(bytes: &[u8], mode: JsonMode) -> Result<Decoded, DecodeError>
                     "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}".into(),
                 ));
             };
-            let (Some(schema), Some(payload)) = (env.remove("schema"), env.remove("payload")) else {
+            let (Some(schema), Some(payload)) = (env.remove("schema"), env.remove("payload"))
+            else {
                 return Err(DecodeError::Shape(
                     "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}; set value.converter.schemas.enable=false for plain JSON".into(),
                 ));
@@ -63,7 +65,10 @@ fn schemaless_row(map: Map<String, Value>) -> Row {
                 Value::Bool(b) => (Some(ColumnType::Boolean), Datum::Bool(b)),
                 Value::Number(n) => match n.as_i64() {
                     Some(i) => (Some(ColumnType::BigInt), Datum::Int(i)),
-                    None => (Some(ColumnType::Double), Datum::Float(n.as_f64().unwrap_or(f64::NAN))),
+                    None => (
+                        Some(ColumnType::Double),
+                        Datum::Float(n.as_f64().unwrap_or(f64::NAN)),
+                    ),
                 },
                 Value::String(s) => (Some(ColumnType::Varchar), Datum::Text(s)),
                 nested @ (Value::Array(_) | Value::Object(_)) => {
@@ -86,7 +91,9 @@ fn envelope_row(schema: &Value, payload: Value) -> Result<Row, DecodeError> {
         .and_then(Value::as_array)
         .ok_or_else(|| shape("struct schema without `fields`"))?;
     let Value::Object(mut payload) = payload else {
-        return Err(DecodeError::Shape("payload must be an object for a struct schema".into()));
+        return Err(DecodeError::Shape(
+            "payload must be an object for a struct schema".into(),
+        ));
     };
     let mut cells = Vec::with_capacity(fields.len());
     for field in fields {
@@ -98,7 +105,10 @@ fn envelope_row(schema: &Value, payload: Value) -> Result<Row, DecodeError> {
             field: name.to_owned(),
             message,
         })?;
-        let optional = field.get("optional").and_then(Value::as_bool).unwrap_or(false);
+        let optional = field
+            .get("optional")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let raw = payload.remove(name).unwrap_or(Value::Null);
         let value = if raw.is_null() {
             let default = field.get("default").cloned().unwrap_or(Value::Null);
@@ -127,13 +137,20 @@ fn envelope_row(schema: &Value, payload: Value) -> Result<Row, DecodeError> {
 
 /// The type table for Connect schemas (see the README's type mapping).
 fn column_type(field: &Value) -> Result<ColumnType, String> {
-    let ty = field.get("type").and_then(Value::as_str).ok_or("schema without `type`")?;
+    let ty = field
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("schema without `type`")?;
     let logical = field.get("name").and_then(Value::as_str).unwrap_or("");
     Ok(match logical {
         "org.apache.kafka.connect.data.Decimal" | "io.debezium.data.VariableScaleDecimal" => {
             let params = field.get("parameters");
             let param = |k: &str| -> Option<u8> {
-                params?.get(k).and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64().and_then(|n| u8::try_from(n).ok())))
+                params?.get(k).and_then(|v| {
+                    v.as_str()
+                        .and_then(|s| s.parse().ok())
+                        .or(v.as_u64().and_then(|n| u8::try_from(n).ok()))
+                })
             };
             let scale = param("scale").unwrap_or(0);
             let precision = param("connect.decimal.precision").unwrap_or(38);
@@ -144,10 +161,14 @@ fn column_type(field: &Value) -> Result<ColumnType, String> {
             }
         }
         "org.apache.kafka.connect.data.Date" | "io.debezium.time.Date" => ColumnType::Date,
-        "org.apache.kafka.connect.data.Time" | "io.debezium.time.Time" | "io.debezium.time.MicroTime"
+        "org.apache.kafka.connect.data.Time"
+        | "io.debezium.time.Time"
+        | "io.debezium.time.MicroTime"
         | "io.debezium.time.NanoTime" => ColumnType::Time,
-        "org.apache.kafka.connect.data.Timestamp" | "io.debezium.time.Timestamp"
-        | "io.debezium.time.MicroTimestamp" | "io.debezium.time.NanoTimestamp" => ColumnType::Timestamp,
+        "org.apache.kafka.connect.data.Timestamp"
+        | "io.debezium.time.Timestamp"
+        | "io.debezium.time.MicroTimestamp"
+        | "io.debezium.time.NanoTimestamp" => ColumnType::Timestamp,
         "io.debezium.time.ZonedTimestamp" => ColumnType::TimestampTz,
         "io.debezium.data.Json" => ColumnType::Json,
         "io.debezium.data.Uuid" => ColumnType::Uuid,
@@ -172,9 +193,15 @@ fn convert(field: &Value, ty: ColumnType, v: Value) -> Result<Datum, String> {
         return Ok(Datum::Null);
     }
     let logical = field.get("name").and_then(Value::as_str).unwrap_or("");
-    let int = |v: &Value| v.as_i64().ok_or_else(|| format!("expected an integer, got {}", kind(v)));
+    let int = |v: &Value| {
+        v.as_i64()
+            .ok_or_else(|| format!("expected an integer, got {}", kind(v)))
+    };
     Ok(match ty {
-        ColumnType::Boolean => Datum::Bool(v.as_bool().ok_or_else(|| format!("expected a boolean, got {}", kind(&v)))?),
+        ColumnType::Boolean => Datum::Bool(
+            v.as_bool()
+                .ok_or_else(|| format!("expected a boolean, got {}", kind(&v)))?,
+        ),
         ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Integer | ColumnType::BigInt => {
             let i = int(&v)?;
             let fits = match ty {
@@ -188,9 +215,10 @@ fn convert(field: &Value, ty: ColumnType, v: Value) -> Result<Datum, String> {
             }
             Datum::Int(i)
         }
-        ColumnType::Float | ColumnType::Double => {
-            Datum::Float(v.as_f64().ok_or_else(|| format!("expected a number, got {}", kind(&v)))?)
-        }
+        ColumnType::Float | ColumnType::Double => Datum::Float(
+            v.as_f64()
+                .ok_or_else(|| format!("expected a number, got {}", kind(&v)))?,
+        ),
         ColumnType::Decimal { scale, .. } => match &v {
             // Connect encodes decimals as base64 of the big-endian two's-complement unscaled value.
             Value::String(s) => {
@@ -198,24 +226,40 @@ fn convert(field: &Value, ty: ColumnType, v: Value) -> Result<Datum, String> {
                     .decode(s)
                     .map_err(|e| format!("decimal is not base64: {e}"))?;
                 if bytes.is_empty() || bytes.len() > 16 {
-                    return Err(format!("decimal of {} bytes does not fit 128 bits", bytes.len()));
+                    return Err(format!(
+                        "decimal of {} bytes does not fit 128 bits",
+                        bytes.len()
+                    ));
                 }
-                let mut buf = if bytes[0] & 0x80 != 0 { [0xffu8; 16] } else { [0u8; 16] };
+                let mut buf = if bytes[0] & 0x80 != 0 {
+                    [0xffu8; 16]
+                } else {
+                    [0u8; 16]
+                };
                 buf[16 - bytes.len()..].copy_from_slice(&bytes);
                 Datum::Decimal(i128::from_be_bytes(buf), scale)
             }
             // decimal.format=NUMERIC writes plain numbers.
             Value::Number(n) => Datum::Text(n.to_string()),
-            other => return Err(format!("expected a base64 or numeric decimal, got {}", kind(other))),
+            other => {
+                return Err(format!(
+                    "expected a base64 or numeric decimal, got {}",
+                    kind(other)
+                ))
+            }
         },
         ColumnType::Varchar if logical.ends_with("Decimal") => Datum::Text(v.to_string()),
-        ColumnType::Varchar | ColumnType::Json | ColumnType::Uuid | ColumnType::TimestampTz => match v {
-            Value::String(s) => Datum::Text(s),
-            other if ty == ColumnType::Json => Datum::Text(other.to_string()),
-            other => return Err(format!("expected a string, got {}", kind(&other))),
-        },
+        ColumnType::Varchar | ColumnType::Json | ColumnType::Uuid | ColumnType::TimestampTz => {
+            match v {
+                Value::String(s) => Datum::Text(s),
+                other if ty == ColumnType::Json => Datum::Text(other.to_string()),
+                other => return Err(format!("expected a string, got {}", kind(&other))),
+            }
+        }
         ColumnType::Blob => {
-            let s = v.as_str().ok_or_else(|| format!("expected base64 bytes, got {}", kind(&v)))?;
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected base64 bytes, got {}", kind(&v)))?;
             Datum::Bytes(
                 base64::engine::general_purpose::STANDARD
                     .decode(s)
@@ -258,7 +302,10 @@ mod tests {
 
     #[test]
     fn schemaless_infers_types_from_values() {
-        let r = row(r#"{"id":7,"price":9.5,"ok":true,"name":"x","tags":["a"],"gone":null}"#, JsonMode::Schemaless);
+        let r = row(
+            r#"{"id":7,"price":9.5,"ok":true,"name":"x","tags":["a"],"gone":null}"#,
+            JsonMode::Schemaless,
+        );
         let types: Vec<_> = r.cells.iter().map(|c| (c.name.as_str(), c.ty)).collect();
         assert_eq!(
             types,
@@ -276,8 +323,14 @@ mod tests {
 
     #[test]
     fn schemaless_rejects_non_objects_and_garbage() {
-        assert!(matches!(decode_json(b"[1]", JsonMode::Schemaless), Err(DecodeError::Shape(_))));
-        assert!(matches!(decode_json(b"{not json", JsonMode::Schemaless), Err(DecodeError::NotJson(_))));
+        assert!(matches!(
+            decode_json(b"[1]", JsonMode::Schemaless),
+            Err(DecodeError::Shape(_))
+        ));
+        assert!(matches!(
+            decode_json(b"{not json", JsonMode::Schemaless),
+            Err(DecodeError::NotJson(_))
+        ));
     }
 
     #[test]
@@ -291,7 +344,13 @@ mod tests {
           "payload":{"id":3,"amount":"MDk=","day":19000,"at":1700000000000001,"note":null}}"#;
         let r = row(msg, JsonMode::Envelope);
         assert_eq!(r.cells[0].ty, Some(ColumnType::Integer));
-        assert_eq!(r.cells[1].ty, Some(ColumnType::Decimal { precision: 10, scale: 2 }));
+        assert_eq!(
+            r.cells[1].ty,
+            Some(ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            })
+        );
         // 0x3039 = 12345 → 123.45
         assert_eq!(r.cells[1].value, Datum::Decimal(12345, 2));
         assert_eq!(r.cells[2].value, Datum::Date(19000));
@@ -307,7 +366,10 @@ mod tests {
         assert_eq!(e.to_string(), "field `id`: 300 is out of range for TINYINT");
         let msg = r#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int64","optional":false}]},"payload":{}}"#;
         let e = decode_json(msg.as_bytes(), JsonMode::Envelope).unwrap_err();
-        assert_eq!(e.to_string(), "field `id`: null in a required (optional=false) field");
+        assert_eq!(
+            e.to_string(),
+            "field `id`: null in a required (optional=false) field"
+        );
         let e = decode_json(br#"{"id":1}"#, JsonMode::Envelope).unwrap_err();
         assert!(e.to_string().contains("schemas.enable=false"), "{e}");
     }
@@ -315,6 +377,9 @@ mod tests {
     #[test]
     fn negative_decimals_sign_extend() {
         let msg = r#"{"schema":{"type":"struct","fields":[{"field":"d","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"1"}}]},"payload":{"d":"/w=="}}"#;
-        assert_eq!(row(msg, JsonMode::Envelope).cells[0].value, Datum::Decimal(-1, 1));
+        assert_eq!(
+            row(msg, JsonMode::Envelope).cells[0].value,
+            Datum::Decimal(-1, 1)
+        );
     }
 }

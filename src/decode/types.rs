@@ -99,7 +99,10 @@ impl ColumnType {
             (Some(_), None) => return matches!(column, Self::Double),
             _ => {}
         }
-        matches!((self, column), (Self::Float, Self::Double) | (Self::Varchar, Self::Json) | (Self::Json, Self::Varchar))
+        matches!(
+            (self, column),
+            (Self::Float, Self::Double) | (Self::Varchar, Self::Json) | (Self::Json, Self::Varchar)
+        )
     }
 
     /// Whether DuckLake can change a column of type `self` to `wider` in place
@@ -121,8 +124,9 @@ impl ColumnType {
             return Some(*other);
         }
         match (self, other) {
-            (a, b) if (a.int_width().is_some() || *a == Self::Float || *a == Self::Double)
-                && (b.int_width().is_some() || *b == Self::Float || *b == Self::Double) =>
+            (a, b)
+                if (a.int_width().is_some() || *a == Self::Float || *a == Self::Double)
+                    && (b.int_width().is_some() || *b == Self::Float || *b == Self::Double) =>
             {
                 Some(Self::Double)
             }
@@ -184,10 +188,19 @@ mod tests {
         assert!(ColumnType::Integer.promotes_to(&ColumnType::BigInt));
         assert!(ColumnType::Float.promotes_to(&ColumnType::Double));
         assert!(!ColumnType::BigInt.promotes_to(&ColumnType::Double));
-        assert_eq!(ColumnType::BigInt.unify(&ColumnType::Double), Some(ColumnType::Double));
-        assert_eq!(ColumnType::Double.unify(&ColumnType::BigInt), Some(ColumnType::Double));
+        assert_eq!(
+            ColumnType::BigInt.unify(&ColumnType::Double),
+            Some(ColumnType::Double)
+        );
+        assert_eq!(
+            ColumnType::Double.unify(&ColumnType::BigInt),
+            Some(ColumnType::Double)
+        );
         assert_eq!(ColumnType::BigInt.unify(&ColumnType::Varchar), None);
-        assert_eq!(ColumnType::Boolean.unify(&ColumnType::Boolean), Some(ColumnType::Boolean));
+        assert_eq!(
+            ColumnType::Boolean.unify(&ColumnType::Boolean),
+            Some(ColumnType::Boolean)
+        );
     }
 
     #[test]
@@ -195,7 +208,10 @@ mod tests {
         for ty in [
             ColumnType::Boolean,
             ColumnType::BigInt,
-            ColumnType::Decimal { precision: 10, scale: 2 },
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
             ColumnType::TimestampTz,
             ColumnType::Json,
         ] {

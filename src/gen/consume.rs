@@ -20,10 +20,18 @@ pub struct ConsumeReport {
 }
 
 /// Reads `count` records of `topic` from the beginning with a fresh consumer group.
-pub fn consume_raw(bootstrap_servers: &str, topic: &str, count: u64, timeout: Duration) -> Result<ConsumeReport, GenError> {
+pub fn consume_raw(
+    bootstrap_servers: &str,
+    topic: &str,
+    count: u64,
+    timeout: Duration,
+) -> Result<ConsumeReport, GenError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
-        .set("group.id", format!("ducklake-gen-consume-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("ducklake-gen-consume-{}", std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
@@ -42,7 +50,8 @@ pub fn consume_raw(bootstrap_servers: &str, topic: &str, count: u64, timeout: Du
             Some(Ok(m)) => {
                 first.get_or_insert_with(Instant::now);
                 report.records += 1;
-                report.bytes += m.payload().map_or(0, <[u8]>::len) as u64 + m.key().map_or(0, |k| k.len() as u64);
+                report.bytes += m.payload().map_or(0, <[u8]>::len) as u64
+                    + m.key().map_or(0, |k| k.len() as u64);
             }
             Some(Err(e)) => tracing::debug!(error = %e, "consume error"),
             None => {}

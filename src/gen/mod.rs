@@ -22,7 +22,11 @@ pub enum GenError {
     #[error("cannot create topic `{topic}`: {message}")]
     CreateTopic { topic: String, message: String },
     #[error("{failed} of {total} records were not delivered (first error: {first})")]
-    Delivery { failed: u64, total: u64, first: String },
+    Delivery {
+        failed: u64,
+        total: u64,
+        first: String,
+    },
 }
 
 /// What was delivered, per partition: (first offset, last offset, records).
@@ -37,7 +41,10 @@ pub struct ProduceReport {
 impl ProduceReport {
     /// The log end offset of each partition written to (last delivered offset + 1).
     pub fn end_offsets(&self) -> BTreeMap<i32, i64> {
-        self.partitions.iter().map(|(p, (_, last, _))| (*p, last + 1)).collect()
+        self.partitions
+            .iter()
+            .map(|(p, (_, last, _))| (*p, last + 1))
+            .collect()
     }
 
     pub fn summary(&self) -> String {
@@ -59,13 +66,20 @@ impl ProduceReport {
 }
 
 /// Creates `topic` with `partitions` partitions; an existing topic is left as it is.
-pub async fn create_topic(bootstrap_servers: &str, topic: &str, partitions: i32) -> Result<(), GenError> {
+pub async fn create_topic(
+    bootstrap_servers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), GenError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .create()?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin
-        .create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await?;
     for r in results {
         match r {

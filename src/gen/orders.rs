@@ -16,7 +16,16 @@ use serde_json::json;
 use super::{GenError, ProduceReport};
 
 const PRODUCTS: &[&str] = &[
-    "laptop", "phone", "tablet", "monitor", "keyboard", "mouse", "headphones", "webcam", "dock", "charger",
+    "laptop",
+    "phone",
+    "tablet",
+    "monitor",
+    "keyboard",
+    "mouse",
+    "headphones",
+    "webcam",
+    "dock",
+    "charger",
 ];
 const STATUSES: &[&str] = &["pending", "paid", "shipped", "delivered", "cancelled"];
 
@@ -38,7 +47,12 @@ pub struct OrdersOptions {
 }
 
 /// One order as the generator writes it: `(key, value)`.
-pub fn order_json(rng: &mut StdRng, order_id: u64, customers: u64, with_schema: bool) -> (String, String) {
+pub fn order_json(
+    rng: &mut StdRng,
+    order_id: u64,
+    customers: u64,
+    with_schema: bool,
+) -> (String, String) {
     let customer_id = rng.gen_range(1..=customers.max(1));
     let product = PRODUCTS[rng.gen_range(0..PRODUCTS.len())];
     let quantity: i64 = rng.gen_range(1..=10);
@@ -47,9 +61,8 @@ pub fn order_json(rng: &mut StdRng, order_id: u64, customers: u64, with_schema: 
     let now = chrono::Utc::now();
     let value = if with_schema {
         // Connect's Decimal: base64 of the big-endian unscaled value; Timestamp: epoch ms.
-        let unscaled = cents.to_be_bytes();
-        let skip = unscaled.iter().take_while(|b| **b == 0).count().min(6);
-        let price = base64::engine::general_purpose::STANDARD.encode(&unscaled[skip..]);
+        let price =
+            base64::engine::general_purpose::STANDARD.encode(minimal_twos_complement(cents));
         json!({
             "schema": {"type": "struct", "name": "orders.Order", "optional": false, "fields": [
                 {"field": "order_id", "type": "int64", "optional": false},
@@ -80,6 +93,22 @@ pub fn order_json(rng: &mut StdRng, order_id: u64, customers: u64, with_schema: 
     (customer_id.to_string(), value.to_string())
 }
 
+/// The shortest big-endian two's-complement bytes of `v` (Connect's Decimal encoding): a
+/// leading byte may only be dropped while the next one still carries the right sign bit.
+fn minimal_twos_complement(v: i64) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let mut start = 0;
+    while start < bytes.len() - 1 {
+        let (b, next_negative) = (bytes[start], bytes[start + 1] & 0x80 != 0);
+        if (b == 0x00 && !next_negative) || (b == 0xff && next_negative) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    bytes[start..].to_vec()
+}
+
 #[derive(Default)]
 struct Tally {
     report: ProduceReport,
@@ -99,7 +128,11 @@ impl ProducerContext for Deliveries {
         match result {
             Ok(m) => {
                 t.report.sent += 1;
-                let e = t.report.partitions.entry(m.partition()).or_insert((m.offset(), m.offset(), 0));
+                let e =
+                    t.report
+                        .partitions
+                        .entry(m.partition())
+                        .or_insert((m.offset(), m.offset(), 0));
                 e.0 = e.0.min(m.offset());
                 e.1 = e.1.max(m.offset());
                 e.2 += 1;
@@ -142,7 +175,12 @@ fn produce_blocking(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
                 std::thread::sleep(due - now);
             }
         }
-        let (key, value) = order_json(&mut rng, opts.start_id + i, opts.customers, opts.with_schema);
+        let (key, value) = order_json(
+            &mut rng,
+            opts.start_id + i,
+            opts.customers,
+            opts.with_schema,
+        );
         let mut record = BaseRecord::to(&opts.topic).key(&key).payload(&value);
         loop {
             match producer.send(record) {
@@ -156,15 +194,35 @@ fn produce_blocking(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
         }
     }
     producer.flush(Duration::from_secs(120))?;
-    let mut t = tally.lock().map_err(|_| GenError::Kafka(KafkaError::Canceled))?;
+    let mut t = tally
+        .lock()
+        .map_err(|_| GenError::Kafka(KafkaError::Canceled))?;
     t.report.topic = opts.topic.clone();
     t.report.elapsed = started.elapsed();
     if t.failed > 0 || t.report.sent != opts.count {
         return Err(GenError::Delivery {
             failed: opts.count - t.report.sent,
             total: opts.count,
-            first: t.first_error.clone().unwrap_or_else(|| "not acknowledged".into()),
+            first: t
+                .first_error
+                .clone()
+                .unwrap_or_else(|| "not acknowledged".into()),
         });
     }
     Ok(t.report.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minimal_twos_complement;
+
+    #[test]
+    fn decimal_bytes_keep_their_sign() {
+        assert_eq!(minimal_twos_complement(0), vec![0x00]);
+        assert_eq!(minimal_twos_complement(127), vec![0x7f]);
+        assert_eq!(minimal_twos_complement(200), vec![0x00, 0xc8]);
+        assert_eq!(minimal_twos_complement(50_000), vec![0x00, 0xc3, 0x50]);
+        assert_eq!(minimal_twos_complement(-1), vec![0xff]);
+        assert_eq!(minimal_twos_complement(-129), vec![0xff, 0x7f]);
+    }
 }

@@ -27,19 +27,36 @@ pub const OFFSETS_TABLE: &str = "__ducklake_sink_offsets";
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error("the DuckDB extension `{name}` is not installed ({source}); run scripts/setup.sh, which installs it offline into ~/.duckdb/extensions/v1.5.5/")]
-    ExtensionMissing { name: String, source: duckdb::Error },
+    ExtensionMissing {
+        name: String,
+        source: Box<duckdb::Error>,
+    },
     #[error("cannot attach DuckLake catalog `{catalog}` (data path `{data_path}`): {source}")]
     Attach {
         catalog: String,
         data_path: String,
-        source: duckdb::Error,
+        source: Box<duckdb::Error>,
+    },
+    #[error("DuckLake catalog `{catalog}` is in use by another process; a DuckDB-file catalog admits one process at a time (stop the other worker or `ducklake-sink` command, or use a postgres: catalog): {source}")]
+    Locked {
+        catalog: String,
+        source: Box<duckdb::Error>,
     },
     #[error("{context}: {source}")]
-    Sql { context: String, source: duckdb::Error },
-    #[error("table `{table}` does not exist and auto.create=false; create it or set auto.create=true")]
+    Sql {
+        context: String,
+        source: Box<duckdb::Error>,
+    },
+    #[error(
+        "table `{table}` does not exist and auto.create=false; create it or set auto.create=true"
+    )]
     TableMissing { table: String },
     #[error("table `{table}` has no column `{column}` ({ty}) and auto.evolve=false; add it or set auto.evolve=true")]
-    ColumnMissing { table: String, column: String, ty: ColumnType },
+    ColumnMissing {
+        table: String,
+        column: String,
+        ty: ColumnType,
+    },
     #[error("table `{table}`, column `{column}`: records carry {new} but the column is {old}, and DuckLake cannot change {old} to {new}{hint}")]
     TypeChange {
         table: String,
@@ -56,11 +73,20 @@ impl LakeError {
     /// Failures that a later attempt may not hit (catalog unreachable, commit conflict).
     pub fn is_retryable(&self) -> bool {
         match self {
+            Self::Locked { .. } => true,
             Self::Sql { source, .. } | Self::Attach { source, .. } => {
                 let text = source.to_string();
-                ["conflict", "Failed to commit", "lock", "connection", "Connection", "timeout", "IO Error"]
-                    .iter()
-                    .any(|needle| text.contains(needle))
+                [
+                    "conflict",
+                    "Failed to commit",
+                    "lock",
+                    "connection",
+                    "Connection",
+                    "timeout",
+                    "IO Error",
+                ]
+                .iter()
+                .any(|needle| text.contains(needle))
             }
             _ => false,
         }
@@ -69,7 +95,10 @@ impl LakeError {
 
 fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeError {
     let context = context.into();
-    move |source| LakeError::Sql { context, source }
+    move |source| LakeError::Sql {
+        context,
+        source: Box::new(source),
+    }
 }
 
 /// What one committed flush produced.
@@ -121,7 +150,12 @@ impl Lake {
     /// schema and the offsets table when missing.
     pub fn open(settings: LakeSettings) -> Result<Self, LakeError> {
         let conn = Connection::open_in_memory().map_err(sql_err("cannot start DuckDB"))?;
+        // Extensions come from the local extension directory (scripts/setup.sh); never try
+        // the network, whose failure would only hide the real problem.
+        conn.execute_batch("SET autoinstall_known_extensions = false")
+            .map_err(sql_err("cannot configure DuckDB"))?;
         load_extension(&conn, "ducklake")?;
+        load_extension(&conn, "icu")?;
         let catalog = settings.catalog.as_str();
         if catalog.starts_with("postgres:") {
             load_extension(&conn, "postgres_scanner")?;
@@ -141,10 +175,20 @@ impl Lake {
             sql::literal(&settings.data_path),
             settings.data_inlining_row_limit
         );
-        conn.execute_batch(&attach).map_err(|source| LakeError::Attach {
-            catalog: crate::config::redact_catalog(catalog),
-            data_path: settings.data_path.clone(),
-            source,
+        conn.execute_batch(&attach).map_err(|source| {
+            let catalog = crate::config::redact_catalog(catalog);
+            if source.to_string().contains("Could not set lock") {
+                LakeError::Locked {
+                    catalog,
+                    source: Box::new(source),
+                }
+            } else {
+                LakeError::Attach {
+                    catalog,
+                    data_path: settings.data_path.clone(),
+                    source: Box::new(source),
+                }
+            }
         })?;
         let lake = Self {
             conn,
@@ -184,7 +228,10 @@ impl Lake {
             "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ?",
             self.table_ref(OFFSETS_TABLE)
         );
-        let mut stmt = self.conn.prepare(&query).map_err(sql_err("cannot read lake offsets"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&query)
+            .map_err(sql_err("cannot read lake offsets"))?;
         let rows = stmt
             .query_map(params![self.settings.connector], |r| {
                 Ok((
@@ -196,15 +243,20 @@ impl Lake {
                 ))
             })
             .map_err(sql_err("cannot read lake offsets"))?;
-        rows.collect::<Result<_, _>>().map_err(sql_err("cannot read lake offsets"))
+        rows.collect::<Result<_, _>>()
+            .map_err(sql_err("cannot read lake offsets"))
     }
 
     /// Writes `batch` as one DuckLake transaction (one snapshot). On error nothing of it is
     /// visible in the lake.
     pub fn flush(&mut self, batch: &Batch) -> Result<FlushOutcome, LakeError> {
-        self.conn.execute_batch("BEGIN TRANSACTION").map_err(sql_err("cannot begin a transaction"))?;
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(sql_err("cannot begin a transaction"))?;
         let result = self.write(batch).and_then(|rows| {
-            self.conn.execute_batch("COMMIT").map_err(sql_err("commit failed"))?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(sql_err("commit failed"))?;
             Ok(rows)
         });
         match result {
@@ -234,7 +286,10 @@ impl Lake {
         let (message, extra) = lineage(&self.settings.connector, batch, rows);
         self.conn
             .execute(
-                &format!("CALL {}.set_commit_message('ducklake-sink', ?, extra_info => ?)", sql::ident(LAKE)),
+                &format!(
+                    "CALL {}.set_commit_message('ducklake-sink', ?, extra_info => ?)",
+                    sql::ident(LAKE)
+                ),
                 params![message, extra],
             )
             .map_err(sql_err("cannot set the commit message"))?;
@@ -243,7 +298,14 @@ impl Lake {
 
     fn current_snapshot(&self) -> Option<i64> {
         self.conn
-            .query_row(&format!("SELECT max(snapshot_id) FROM {}.snapshots()", sql::ident(LAKE)), [], |r| r.get(0))
+            .query_row(
+                &format!(
+                    "SELECT max(snapshot_id) FROM {}.snapshots()",
+                    sql::ident(LAKE)
+                ),
+                [],
+                |r| r.get(0),
+            )
             .ok()
     }
 
@@ -278,7 +340,9 @@ impl Lake {
         let table_ref = self.table_ref(table);
         let Some(existing) = self.table_columns(table)? else {
             if !self.settings.auto_create {
-                return Err(LakeError::TableMissing { table: table.to_owned() });
+                return Err(LakeError::TableMissing {
+                    table: table.to_owned(),
+                });
             }
             let cols: Vec<String> = data
                 .columns
@@ -286,7 +350,10 @@ impl Lake {
                 .map(|(name, ty)| format!("{} {}", sql::ident(name), ty.sql()))
                 .collect();
             self.conn
-                .execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table_ref} ({})", cols.join(", ")))
+                .execute_batch(&format!(
+                    "CREATE TABLE IF NOT EXISTS {table_ref} ({})",
+                    cols.join(", ")
+                ))
                 .map_err(sql_err(format!("cannot create table `{table}`")))?;
             self.tables.remove(table);
             return Ok(());
@@ -297,7 +364,11 @@ impl Lake {
             match found {
                 None if self.settings.auto_evolve => {
                     self.conn
-                        .execute_batch(&format!("ALTER TABLE {table_ref} ADD COLUMN {} {}", sql::ident(name), ty.sql()))
+                        .execute_batch(&format!(
+                            "ALTER TABLE {table_ref} ADD COLUMN {} {}",
+                            sql::ident(name),
+                            ty.sql()
+                        ))
                         .map_err(sql_err(format!("cannot add column `{name}` to `{table}`")))?;
                     changed = true;
                 }
@@ -318,7 +389,9 @@ impl Lake {
                             sql::ident(col),
                             ty.sql()
                         ))
-                        .map_err(sql_err(format!("cannot widen column `{col}` of `{table}` to {ty}")))?;
+                        .map_err(sql_err(format!(
+                            "cannot widen column `{col}` of `{table}` to {ty}"
+                        )))?;
                     changed = true;
                 }
                 Some((col, Some(old))) => {
@@ -396,10 +469,11 @@ impl Lake {
 }
 
 fn load_extension(conn: &Connection, name: &str) -> Result<(), LakeError> {
-    conn.execute_batch(&format!("LOAD {name}")).map_err(|source| LakeError::ExtensionMissing {
-        name: name.to_owned(),
-        source,
-    })
+    conn.execute_batch(&format!("LOAD {name}"))
+        .map_err(|source| LakeError::ExtensionMissing {
+            name: name.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 fn create_parent_dir(catalog_file: &str) {
@@ -431,7 +505,10 @@ pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
     let mut parts = Vec::new();
     let mut max_ts: BTreeMap<&str, i64> = BTreeMap::new();
     for (tp, r) in &batch.offsets {
-        parts.push(format!("{}[{}]@{}..{}", tp.topic, tp.partition, r.first, r.last));
+        parts.push(format!(
+            "{}[{}]@{}..{}",
+            tp.topic, tp.partition, r.first, r.last
+        ));
         ranges.push(json!({
             "topic": tp.topic, "partition": tp.partition,
             "first_offset": r.first, "last_offset": r.last, "records": r.records,
@@ -441,8 +518,16 @@ pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
             *e = (*e).max(ts);
         }
     }
-    let tables: BTreeMap<&str, usize> = batch.tables.iter().map(|(t, b)| (t.as_str(), b.rows.len())).collect();
-    let message = format!("{connector}: {} records, {rows} rows: {}", batch.records(), parts.join(" "));
+    let tables: BTreeMap<&str, usize> = batch
+        .tables
+        .iter()
+        .map(|(t, b)| (t.as_str(), b.rows.len()))
+        .collect();
+    let message = format!(
+        "{connector}: {} records, {rows} rows: {}",
+        batch.records(),
+        parts.join(" ")
+    );
     let extra = json!({
         "connector": connector,
         "records": batch.records(),
@@ -462,9 +547,19 @@ mod tests {
     #[test]
     fn hostile_names_stay_names() {
         let conn = Connection::open_in_memory().unwrap();
-        for name in [r#"a"b"#, "x; DROP TABLE t; --", "select", "zoë 表", "dots.in.name"] {
-            conn.execute_batch(&format!("CREATE TABLE {} ({} INTEGER)", sql::ident(name), sql::ident(name)))
-                .unwrap();
+        for name in [
+            r#"a"b"#,
+            "x; DROP TABLE t; --",
+            "select",
+            "zoë 表",
+            "dots.in.name",
+        ] {
+            conn.execute_batch(&format!(
+                "CREATE TABLE {} ({} INTEGER)",
+                sql::ident(name),
+                sql::ident(name)
+            ))
+            .unwrap();
             let col: String = conn
                 .query_row(
                     "SELECT column_name FROM information_schema.columns WHERE table_name = ?",

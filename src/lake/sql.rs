@@ -47,7 +47,10 @@ mod tests {
         assert_eq!(ident("with space"), r#""with space""#);
         assert_eq!(ident("select"), r#""select""#);
         assert_eq!(ident("zoë_表"), "\"zoë_表\"");
-        assert_eq!(ident(r#"x"; DROP TABLE t; --"#), r#""x""; DROP TABLE t; --""#);
+        assert_eq!(
+            ident(r#"x"; DROP TABLE t; --"#),
+            r#""x""; DROP TABLE t; --""#
+        );
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(qualified("lake", "main", "t"), r#""lake"."main"."t""#);
     }

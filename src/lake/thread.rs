@@ -58,7 +58,9 @@ impl LakeHandle {
 
     pub async fn read_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::ReadOffsets(reply)).map_err(|_| LakeError::Gone)?;
+        self.tx
+            .send(Request::ReadOffsets(reply))
+            .map_err(|_| LakeError::Gone)?;
         rx.await.map_err(|_| LakeError::Gone)?
     }
 
@@ -66,12 +68,17 @@ impl LakeHandle {
     /// (rebalance callbacks run on the consumer thread).
     pub fn read_offsets_blocking(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request::ReadOffsets(reply)).map_err(|_| LakeError::Gone)?;
+        self.tx
+            .send(Request::ReadOffsets(reply))
+            .map_err(|_| LakeError::Gone)?;
         rx.blocking_recv().map_err(|_| LakeError::Gone)?
     }
 
     /// Starts writing `batch`; the returned receiver yields the outcome.
-    pub fn flush(&self, batch: Batch) -> Result<oneshot::Receiver<Result<FlushOutcome, LakeError>>, LakeError> {
+    pub fn flush(
+        &self,
+        batch: Batch,
+    ) -> Result<oneshot::Receiver<Result<FlushOutcome, LakeError>>, LakeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Flush(Box::new(batch), reply))

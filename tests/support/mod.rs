@@ -15,14 +15,25 @@ use duckdb::Connection;
 pub const SINK: &str = env!("CARGO_BIN_EXE_ducklake-sink");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn tansu_bin() -> PathBuf {
-    let path = std::env::var_os("TANSU_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/ducklake-sink/bin/tansu")
-    });
-    assert!(path.exists(), "tansu not found at {}: run scripts/setup.sh first", path.display());
+    let path = std::env::var_os("TANSU_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/ducklake-sink/bin/tansu")
+        });
+    assert!(
+        path.exists(),
+        "tansu not found at {}: run scripts/setup.sh first",
+        path.display()
+    );
     path
 }
 
@@ -38,7 +49,15 @@ impl Broker {
             let port = free_port();
             let url = format!("tcp://127.0.0.1:{port}");
             let child = Command::new(tansu_bin())
-                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -84,7 +103,10 @@ impl LakeDir {
         let mut config: BTreeMap<String, String> = [
             ("connector.class", "DuckLakeSink"),
             ("topics", topic),
-            ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
             ("value.converter.schemas.enable", "false"),
             ("table.name.format", "${topic}"),
             ("auto.create", "true"),
@@ -96,8 +118,17 @@ impl LakeDir {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        config.insert("ducklake.catalog".into(), dir.path().join("metadata/lake.ducklake").display().to_string());
-        config.insert("ducklake.data.path".into(), format!("{}/", dir.path().join("data").display()));
+        config.insert(
+            "ducklake.catalog".into(),
+            dir.path()
+                .join("metadata/lake.ducklake")
+                .display()
+                .to_string(),
+        );
+        config.insert(
+            "ducklake.data.path".into(),
+            format!("{}/", dir.path().join("data").display()),
+        );
         for (k, v) in extra {
             config.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -154,7 +185,9 @@ impl Worker {
     pub fn start(lake: &LakeDir, broker: &Broker, extra_args: &[&str]) -> Self {
         let log = lake.path().join(format!("worker-{}.log", next_id()));
         let mut cmd = Command::new(SINK);
-        cmd.arg("run").arg("--bootstrap-servers").arg(&broker.bootstrap);
+        cmd.arg("run")
+            .arg("--bootstrap-servers")
+            .arg(&broker.bootstrap);
         cmd.args(extra_args).arg(&lake.connector);
         cmd.env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -180,7 +213,10 @@ impl Worker {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("worker did not exit within {timeout:?}; log:\n{}", self.log_text());
+                panic!(
+                    "worker did not exit within {timeout:?}; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -194,15 +230,25 @@ impl Worker {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("worker exited ({status}) before logging `{needle}`; log:\n{}", self.log_text());
+                panic!(
+                    "worker exited ({status}) before logging `{needle}`; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("worker did not log `{needle}` within {timeout:?}; log:\n{}", self.log_text());
+        panic!(
+            "worker did not log `{needle}` within {timeout:?}; log:\n{}",
+            self.log_text()
+        );
     }
 
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }
@@ -224,8 +270,10 @@ impl Drop for Worker {
 pub fn produce_raw(bootstrap: &str, topic: &str, values: &[Option<&str>]) {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     use rdkafka::ClientConfig;
-    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
     for v in values {
         let mut r: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(0);
         if let Some(v) = v {
@@ -237,5 +285,8 @@ pub fn produce_raw(bootstrap: &str, topic: &str, values: &[Option<&str>]) {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
