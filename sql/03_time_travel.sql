@@ -42,11 +42,12 @@ FROM lake.snapshots()
 GROUP BY author
 ORDER BY first_id;
 
--- Only the flushes of the sink, with the commit message and the JSON extra
+-- Only the flushes of the sink (its other commits, partition claims and
+-- operator resets, carry "kind":"claim" or "kind":"reset"), with the commit message and the JSON extra
 -- info it writes.
 SELECT snapshot_id, snapshot_time, commit_message, commit_extra_info
 FROM lake.snapshots()
-WHERE author = 'ducklake-sink'
+WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'
 ORDER BY snapshot_id DESC
 LIMIT 10;
 
@@ -58,7 +59,7 @@ LIMIT 10;
 SET VARIABLE latest_snapshot = (SELECT id::BIGINT FROM lake.current_snapshot());
 
 SET VARIABLE first_flush = (
-    SELECT coalesce(min(snapshot_id) FILTER (WHERE author = 'ducklake-sink'), max(snapshot_id))
+    SELECT coalesce(min(snapshot_id) FILTER (WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'), max(snapshot_id))
     FROM lake.snapshots()
 );
 
@@ -67,7 +68,7 @@ SET VARIABLE previous_flush = (
     FROM (
         SELECT snapshot_id
         FROM lake.snapshots()
-        WHERE author = 'ducklake-sink'
+        WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'
         ORDER BY snapshot_id DESC
         OFFSET 1
     )
@@ -119,7 +120,7 @@ SET VARIABLE first_flush_time = (
 SET VARIABLE before_second_flush_time = (
     SELECT coalesce(min(snapshot_time) - INTERVAL 1 millisecond, getvariable('first_flush_time'))
     FROM lake.snapshots()
-    WHERE author = 'ducklake-sink'
+    WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'
       AND snapshot_id > getvariable('first_flush')
 );
 

@@ -92,7 +92,7 @@ ORDER BY snapshot_id, rowid, change_type;
 -- The same on orders (read only): what did the newest flushes of the sink add?
 -- Rows per flush, joined with the commit messages, for the last 5 flushes.
 SET VARIABLE last_flush = (
-    SELECT coalesce(max(snapshot_id) FILTER (WHERE author = 'ducklake-sink'), max(snapshot_id))
+    SELECT coalesce(max(snapshot_id) FILTER (WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'), max(snapshot_id))
     FROM lake.snapshots()
 );
 
@@ -101,7 +101,7 @@ SET VARIABLE fifth_last_flush = (
     FROM (
         SELECT snapshot_id
         FROM lake.snapshots()
-        WHERE author = 'ducklake-sink'
+        WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%"kind":"flush"%'
         ORDER BY snapshot_id DESC
         LIMIT 5
     )

@@ -25,6 +25,9 @@ pub struct OffsetRange {
     pub records: u64,
     /// Newest Kafka record timestamp seen (ms since epoch).
     pub max_timestamp_ms: Option<i64>,
+    /// Timestamp of the record at `last`: stored with the offsets so a restart can tell
+    /// whether the log still holds the same records (topic deleted and recreated).
+    pub last_timestamp_ms: Option<i64>,
 }
 
 impl OffsetRange {
@@ -157,8 +160,12 @@ impl Batch {
             last: offset,
             records: 0,
             max_timestamp_ms: None,
+            last_timestamp_ms: None,
         });
-        range.last = range.last.max(offset);
+        if offset >= range.last {
+            range.last = offset;
+            range.last_timestamp_ms = timestamp_ms;
+        }
         range.records += 1;
         if let Some(ts) = timestamp_ms {
             range.max_timestamp_ms = Some(range.max_timestamp_ms.map_or(ts, |m| m.max(ts)));
@@ -291,7 +298,8 @@ mod tests {
                 first: 10,
                 last: 11,
                 records: 2,
-                max_timestamp_ms: Some(5)
+                max_timestamp_ms: Some(5),
+                last_timestamp_ms: Some(3),
             }
         );
         assert_eq!(b.offsets[&tp(0)].next_offset(), 12);

@@ -26,6 +26,19 @@ pub enum Error {
     },
     #[error("connector task failed: {0}")]
     Task(String),
+    /// The lake's offset does not fit the log: beyond its end, or before its start.
+    #[error("connector `{connector}`: {detail}. The topic was deleted and recreated, or retention removed records that never reached the lake. Nothing was skipped or written. To go on, reset the stored offsets: `ducklake-sink reset CONNECTOR.json --topic TOPIC` (start again from auto.offset.reset) or `--partition P --to-offset N`")]
+    OffsetOutOfRange { connector: String, detail: String },
+    /// The record the lake's offset points after is not the one that was committed.
+    #[error("connector `{connector}`: `{topic}` partition {partition} offset {offset} is not the record the lake committed there (Kafka timestamp {found:?}, lake has {stored}): the topic was deleted and recreated. Nothing was written. To go on, reset the stored offsets: `ducklake-sink reset CONNECTOR.json --topic {topic}`")]
+    TopicChanged {
+        connector: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        stored: i64,
+        found: Option<i64>,
+    },
 }
 
 impl Error {
@@ -37,7 +50,11 @@ impl Error {
                 e,
                 KafkaError::ClientCreation(_) | KafkaError::Subscription(_)
             ),
-            Self::Config(_) | Self::Record { .. } | Self::Task(_) => false,
+            Self::Config(_)
+            | Self::Record { .. }
+            | Self::Task(_)
+            | Self::OffsetOutOfRange { .. }
+            | Self::TopicChanged { .. } => false,
         }
     }
 }

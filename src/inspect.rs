@@ -8,6 +8,7 @@ use std::path::Path;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 
+use crate::batch::TopicPartition;
 use crate::config::ConnectorConfig;
 use crate::lake::{sql, Lake, LakeError, LakeSettings, LAKE, OFFSETS_TABLE};
 
@@ -34,6 +35,54 @@ pub enum InspectError {
         query: String,
         source: Box<duckdb::Error>,
     },
+}
+
+/// Forgets (or, with `to_offset`, sets) the lake offsets of one topic, or of one partition of
+/// it; prints what it did. Fences any worker still running for those partitions.
+pub fn reset(
+    config: &ConnectorConfig,
+    topic: &str,
+    partition: Option<i32>,
+    to_offset: Option<i64>,
+    out: &mut impl Write,
+) -> Result<(), InspectError> {
+    let mut lake = Lake::open(LakeSettings::from(config))?;
+    let targets: Vec<(TopicPartition, Option<i64>)> = match partition {
+        Some(p) => vec![(
+            TopicPartition {
+                topic: topic.to_owned(),
+                partition: p,
+            },
+            to_offset,
+        )],
+        None => lake
+            .stored_partitions(topic)?
+            .into_iter()
+            .map(|(tp, _)| (tp, to_offset))
+            .collect(),
+    };
+    if targets.is_empty() {
+        writeln!(
+            out,
+            "no stored offsets for topic `{topic}` of connector `{}`: nothing to reset",
+            config.name
+        )?;
+        return Ok(());
+    }
+    let before = lake.stored_partitions(topic)?;
+    lake.reset_offsets(&targets)?;
+    for (tp, next) in &targets {
+        let old = before.iter().find(|(b, _)| b == tp).and_then(|(_, o)| *o);
+        match next {
+            Some(n) => writeln!(out, "{}[{}]: next offset {old:?} -> {n}", tp.topic, tp.partition)?,
+            None => writeln!(
+                out,
+                "{}[{}]: next offset {old:?} forgotten (the next run starts from auto.offset.reset)",
+                tp.topic, tp.partition
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// Prints offsets, tables and recent snapshots of the connector's lake.
@@ -102,6 +151,7 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
             "SELECT snapshot_id, snapshot_time, commit_message FROM {}.snapshots()
              WHERE author = 'ducklake-sink'
                AND CASE WHEN json_valid(commit_extra_info) THEN json_extract_string(commit_extra_info, '$.connector') END = {}
+               AND commit_extra_info LIKE '%\"kind\":\"flush\"%'
              ORDER BY snapshot_id DESC LIMIT 10",
             sql::ident(LAKE),
             sql::literal(&config.name)
@@ -111,7 +161,7 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
     print_query(
         conn,
         &format!(
-            "SELECT count(*) AS snapshots, count(*) FILTER (WHERE author = 'ducklake-sink') AS sink_commits FROM {}.snapshots()",
+            "SELECT count(*) AS snapshots, count(*) FILTER (WHERE author = 'ducklake-sink' AND commit_extra_info LIKE '%\"kind\":\"flush\"%') AS sink_flushes FROM {}.snapshots()",
             sql::ident(LAKE)
         ),
         out,

@@ -12,15 +12,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::CommitMode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
-use rdkafka::Message;
+use rdkafka::{Message, Offset};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::batch::{Batch, FlushLimits, FlushReason, TopicPartition};
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, StartPolicy};
 use crate::decode::{decode_value, Decoded};
 use crate::error::Error;
-use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings};
+use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy};
 use crate::source::{position, Source, SourceEvent};
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
@@ -84,6 +85,11 @@ struct Pipeline {
     expected: HashMap<TopicPartition, i64>,
     /// Next offset stored in the lake per assigned partition.
     committed: HashMap<TopicPartition, i64>,
+    /// Claim epoch per assigned partition: proves ownership in every flush.
+    epochs: HashMap<TopicPartition, i64>,
+    /// Partitions resumed one record early to check that the record before the lake's
+    /// offset is the one committed (its Kafka timestamp); cleared once checked.
+    verify: HashMap<TopicPartition, i64>,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
     first_record_at: Option<Instant>,
@@ -99,7 +105,11 @@ pub async fn run_connector(
 ) -> Result<RunSummary, Error> {
     let (lake, lake_thread) = tokio::task::spawn_blocking({
         let settings = LakeSettings::from(&config);
-        move || LakeHandle::open(settings)
+        let retry = RetryPolicy {
+            timeout: Duration::from_millis(config.retry_timeout_ms),
+            max_delay: Duration::from_millis(config.retry_delay_max_ms),
+        };
+        move || LakeHandle::open(settings, retry)
     })
     .await
     .map_err(|_| LakeError::Gone)??;
@@ -121,6 +131,8 @@ pub async fn run_connector(
         assigned: BTreeSet::new(),
         expected: HashMap::new(),
         committed: HashMap::new(),
+        epochs: HashMap::new(),
+        verify: HashMap::new(),
         watermarks: HashMap::new(),
         stopping: false,
         first_record_at: None,
@@ -237,24 +249,52 @@ impl Pipeline {
             }
             SourceEvent::Assigned { partitions, reply } => {
                 self.wait_inflight().await?;
-                match self.lake.read_offsets().await {
-                    Ok(all) => {
+                match self.lake.claim(partitions.clone()).await {
+                    Ok(claims) => {
                         let mut starts = BTreeMap::new();
                         for tp in partitions {
-                            match all.get(&tp) {
-                                Some(&next) => {
-                                    starts.insert(tp.clone(), next);
+                            let Some(claim) = claims.get(&tp) else {
+                                continue;
+                            };
+                            self.epochs.insert(tp.clone(), claim.epoch);
+                            self.verify.remove(&tp);
+                            let start = match (claim.next_offset, claim.last_timestamp_ms) {
+                                (Some(next), Some(ts)) if next > 0 => {
+                                    // Resume one record early and check it is the one committed.
+                                    self.verify.insert(tp.clone(), ts);
+                                    self.expected.insert(tp.clone(), next - 1);
+                                    self.committed.insert(tp.clone(), next);
+                                    Offset::Offset(next - 1)
+                                }
+                                (Some(next), _) => {
                                     self.expected.insert(tp.clone(), next);
                                     self.committed.insert(tp.clone(), next);
+                                    Offset::Offset(next)
                                 }
-                                None => {
+                                (None, _) => {
                                     self.expected.remove(&tp);
                                     self.committed.remove(&tp);
+                                    match self.config.start_policy {
+                                        StartPolicy::Earliest => Offset::Beginning,
+                                        StartPolicy::Latest => Offset::End,
+                                        StartPolicy::Fail => {
+                                            let detail = format!(
+                                                "`{}` partition {} has no offset in the lake and auto.offset.reset=none",
+                                                tp.topic, tp.partition
+                                            );
+                                            let _ = reply.send(Err(detail.clone()));
+                                            return Err(Error::OffsetOutOfRange {
+                                                connector: self.config.name.clone(),
+                                                detail,
+                                            });
+                                        }
+                                    }
                                 }
-                            }
+                            };
+                            starts.insert(tp.clone(), start);
                             self.assigned.insert(tp);
                         }
-                        tracing::info!(starts = ?starts, "assignment starts at the lake offsets");
+                        tracing::info!(starts = ?starts, epochs = ?claims.values().map(|c| c.epoch).collect::<Vec<_>>(), "partitions claimed; consuming from the lake offsets");
                         let _ = reply.send(Ok(starts));
                     }
                     Err(e) => {
@@ -265,8 +305,18 @@ impl Pipeline {
             }
             SourceEvent::Revoked { partitions, reply } => {
                 // Eager rebalancing revokes everything; flushing everything is right for
-                // cooperative partial revocations too (one extra snapshot at most).
-                self.flush_all("revocation").await?;
+                // cooperative partial revocations too (one extra snapshot at most). If another
+                // worker has claimed the partitions meanwhile, the batch is dropped: the new
+                // owner reads those records again from the lake offsets.
+                match self.flush_all("revocation").await {
+                    Ok(()) => {}
+                    Err(Error::Lake(e @ LakeError::Fenced { .. })) => {
+                        tracing::warn!(error = %e, "revoked partitions were already claimed elsewhere; batch dropped");
+                        self.inflight = None;
+                        self.batch = Batch::default();
+                    }
+                    Err(e) => return Err(e),
+                }
                 let committed: BTreeMap<_, _> = partitions
                     .iter()
                     .filter_map(|tp| self.committed.get(tp).map(|o| (tp.clone(), *o)))
@@ -278,13 +328,53 @@ impl Pipeline {
                     self.assigned.remove(tp);
                     self.expected.remove(tp);
                     self.committed.remove(tp);
+                    self.epochs.remove(tp);
+                    self.verify.remove(tp);
                 }
                 let _ = reply.send(());
             }
             SourceEvent::Watermarks(marks) => {
                 for (tp, hw) in marks {
+                    if let Some(&lake) = self
+                        .committed
+                        .get(&tp)
+                        .filter(|_| self.assigned.contains(&tp))
+                    {
+                        if lake > hw {
+                            return Err(Error::OffsetOutOfRange {
+                                connector: self.config.name.clone(),
+                                detail: format!(
+                                    "the lake's next offset {lake} for `{}` partition {} is beyond the log end {hw}",
+                                    tp.topic, tp.partition
+                                ),
+                            });
+                        }
+                    }
                     self.watermarks.insert(tp, hw);
                 }
+            }
+            SourceEvent::Error(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::AutoOffsetReset,
+            )) => {
+                let positions: Vec<String> = self
+                    .assigned
+                    .iter()
+                    .map(|tp| {
+                        format!(
+                            "{}[{}] lake offset {:?}",
+                            tp.topic,
+                            tp.partition,
+                            self.committed.get(tp)
+                        )
+                    })
+                    .collect();
+                return Err(Error::OffsetOutOfRange {
+                    connector: self.config.name.clone(),
+                    detail: format!(
+                        "the broker reports a start offset out of range (assigned: {})",
+                        positions.join(", ")
+                    ),
+                });
             }
             SourceEvent::Error(e) => {
                 tracing::warn!(connector = %self.config.name, error = %e, "consumer error")
@@ -301,6 +391,32 @@ impl Pipeline {
         }
         if let Some(&expected) = self.expected.get(&tp) {
             if offset < expected {
+                self.summary.skipped += 1;
+                return Ok(());
+            }
+        }
+        if let Some(stored) = self.verify.remove(&tp) {
+            let next = self.committed.get(&tp).copied().unwrap_or(0);
+            if offset == next - 1 {
+                let found = m.timestamp().to_millis();
+                if found != Some(stored) {
+                    return Err(Error::TopicChanged {
+                        connector: self.config.name.clone(),
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        offset,
+                        stored,
+                        found,
+                    });
+                }
+                // The committed record itself: already in the lake.
+                self.expected.insert(tp, next);
+                self.summary.skipped += 1;
+                return Ok(());
+            }
+            // The record before the lake offset is gone (compaction): nothing to compare.
+            self.expected.insert(tp.clone(), next);
+            if offset < next {
                 self.summary.skipped += 1;
                 return Ok(());
             }
@@ -350,7 +466,12 @@ impl Pipeline {
             .map(|(tp, r)| (tp.clone(), r.next_offset()))
             .collect();
         let records = batch.records();
-        let reply = self.lake.flush(batch)?;
+        let epochs = batch
+            .offsets
+            .keys()
+            .map(|tp| (tp.clone(), self.epochs.get(tp).copied().unwrap_or(-1)))
+            .collect();
+        let reply = self.lake.flush(batch, epochs)?;
         self.inflight = Some(Inflight {
             reply,
             offsets,

@@ -30,8 +30,9 @@ const CHUNK: usize = 1024;
 /// How long a rebalance callback waits for the pipeline before giving up.
 const REBALANCE_WAIT: Duration = Duration::from_secs(300);
 
-/// Reply to an assignment: the lake's next offset per partition, or why it is unknown.
-pub type AssignReply = std_mpsc::SyncSender<Result<BTreeMap<TopicPartition, i64>, String>>;
+/// Reply to an assignment: the start position of every assigned partition, or why there is
+/// none.
+pub type AssignReply = std_mpsc::SyncSender<Result<BTreeMap<TopicPartition, Offset>, String>>;
 
 pub enum SourceEvent {
     Messages(Vec<OwnedMessage>),
@@ -135,12 +136,9 @@ impl ConsumerContext for SinkContext {
                     match asked.then(|| answer.recv_timeout(REBALANCE_WAIT)) {
                         Some(Ok(Ok(offsets))) => {
                             for tp in &partitions {
-                                if let Some(&next) = offsets.get(tp) {
-                                    let _ = tpl.set_partition_offset(
-                                        &tp.topic,
-                                        tp.partition,
-                                        Offset::Offset(next),
-                                    );
+                                if let Some(&start) = offsets.get(tp) {
+                                    let _ =
+                                        tpl.set_partition_offset(&tp.topic, tp.partition, start);
                                 }
                             }
                         }
@@ -208,7 +206,6 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
     cc.set("bootstrap.servers", bootstrap_servers)
         .set("group.id", config.group_id())
         .set("client.id", format!("ducklake-sink-{}", config.name))
-        .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.consumer_overrides {

@@ -40,7 +40,8 @@ fn orders(
 /// Every offset range named in the sink's commit messages, per partition, in snapshot order.
 fn committed_ranges(conn: &duckdb::Connection) -> (BTreeMap<i64, Vec<(i64, i64)>>, i64) {
     let mut stmt = conn
-        .prepare("SELECT snapshot_id, commit_message, commit_extra_info FROM lake.snapshots() WHERE author = 'ducklake-sink' ORDER BY snapshot_id")
+        .prepare("SELECT snapshot_id, commit_message, commit_extra_info FROM lake.snapshots()
+         WHERE author = 'ducklake-sink' AND json_extract_string(commit_extra_info, '$.kind') = 'flush' ORDER BY snapshot_id")
         .unwrap();
     let rows: Vec<(i64, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -106,7 +107,7 @@ fn drains_every_order_exactly_once_with_offsets_and_lineage_in_the_lake() {
     assert_eq!(
         count(
             &conn,
-            "SELECT count(*) FROM lake.snapshots() WHERE author = 'ducklake-sink'"
+            "SELECT count(*) FROM lake.snapshots() WHERE author = 'ducklake-sink' AND json_extract_string(commit_extra_info, '$.kind') = 'flush'"
         ),
         flushes
     );

@@ -43,6 +43,19 @@ enum Command {
     Sql { connector: PathBuf, file: PathBuf },
     /// Show a connector's offsets in the lake, its tables and recent snapshots with lineage.
     Status { connector: PathBuf },
+    /// Forget (or set) the offsets stored in the lake for a topic, e.g. after the topic was
+    /// deleted and recreated. Stop the connector's workers first.
+    Reset {
+        connector: PathBuf,
+        #[arg(long)]
+        topic: String,
+        /// Only this partition (default: every stored partition of the topic).
+        #[arg(long)]
+        partition: Option<i32>,
+        /// Set the next offset to read instead of forgetting it.
+        #[arg(long)]
+        to_offset: Option<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +106,24 @@ fn main() -> ExitCode {
             ConnectorConfig::load(&connector)
                 .map_err(anyhow::Error::from)
                 .and_then(|c| Ok(inspect::status(&c, &mut std::io::stdout().lock())?)),
+        ),
+        Command::Reset {
+            connector,
+            topic,
+            partition,
+            to_offset,
+        } => report(
+            ConnectorConfig::load(&connector)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| {
+                    Ok(inspect::reset(
+                        &c,
+                        &topic,
+                        partition,
+                        to_offset,
+                        &mut std::io::stdout().lock(),
+                    )?)
+                }),
         ),
         Command::Run {
             bootstrap_servers,

@@ -25,6 +25,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "flush.max.records",
     "flush.max.bytes",
     "flush.interval.ms",
+    "errors.tolerance",
+    "errors.retry.timeout",
+    "errors.retry.delay.max.ms",
 ];
 
 /// Converter settings Connect passes through to the converter; accepted for both key and

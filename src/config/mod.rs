@@ -80,8 +80,25 @@ pub struct ConnectorConfig {
     /// `ducklake.data.inlining.row.limit`: rows per flush kept in the catalog instead of a
     /// Parquet file. 0 (the default here) always writes Parquet.
     pub data_inlining_row_limit: u64,
-    /// `consumer.override.*`, passed to librdkafka as they are.
+    /// `consumer.override.*`, passed to librdkafka as they are (except
+    /// `auto.offset.reset`, which the sink applies itself: see [`ConnectorConfig::start_policy`]).
     pub consumer_overrides: BTreeMap<String, String>,
+    /// Where partitions the lake has no offset for start.
+    pub start_policy: StartPolicy,
+    /// `errors.retry.timeout`: how long transient lake failures are retried (Connect's
+    /// `-1`, retry forever, becomes a very long time).
+    pub retry_timeout_ms: u64,
+    /// `errors.retry.delay.max.ms`: the longest wait between two attempts.
+    pub retry_delay_max_ms: u64,
+}
+
+/// Start position of a partition that has no offset in the lake (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPolicy {
+    Earliest,
+    Latest,
+    /// `none`/`error`: refuse to start such a partition.
+    Fail,
 }
 
 impl ConnectorConfig {
@@ -306,6 +323,30 @@ impl ConnectorConfig {
             ));
         }
 
+        let retry_timeout_ms = match raw.take_parsed::<i64>(
+            "errors.retry.timeout",
+            "a number of milliseconds (-1: forever)",
+        )? {
+            None => 300_000,
+            Some(-1) => u64::MAX / 4,
+            Some(n) if n >= 0 => n as u64,
+            Some(n) => {
+                return Err(key_err(
+                    &file,
+                    "errors.retry.timeout",
+                    &format!("expected -1 or a non-negative number of milliseconds, got `{n}`"),
+                ))
+            }
+        };
+        let retry_delay_max_ms = raw.take_positive("errors.retry.delay.max.ms", 60_000)?;
+        match raw.take("errors.tolerance").as_deref().map(str::trim) {
+            None | Some("none") => {}
+            Some("all") => {
+                return Err(key_err(&file, "errors.tolerance", "errors.tolerance=all (dead letter queue) is not supported by this version yet; use none"))
+            }
+            Some(other) => return Err(key_err(&file, "errors.tolerance", &format!("expected none or all, got `{other}`"))),
+        }
+
         let mut consumer_overrides = BTreeMap::new();
         let override_keys: Vec<String> = raw
             .map
@@ -331,6 +372,23 @@ impl ConnectorConfig {
             }
             consumer_overrides.insert(rd_key, value);
         }
+
+        let start_policy = match consumer_overrides
+            .remove("auto.offset.reset")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("earliest" | "smallest" | "beginning") => StartPolicy::Earliest,
+            Some("latest" | "largest" | "end") => StartPolicy::Latest,
+            Some("none" | "error") => StartPolicy::Fail,
+            Some(other) => {
+                return Err(key_err(
+                    &file,
+                    "consumer.override.auto.offset.reset",
+                    &format!("expected earliest, latest or none, got `{other}`"),
+                ))
+            }
+        };
 
         // Converter sub-keys that belong to a converter not in use are harmless in Connect;
         // accept them so existing files carry over.
@@ -360,6 +418,9 @@ impl ConnectorConfig {
             flush_interval_ms,
             data_inlining_row_limit,
             consumer_overrides,
+            start_policy,
+            retry_timeout_ms,
+            retry_delay_max_ms,
         })
     }
 }
@@ -399,6 +460,9 @@ impl fmt::Debug for ConnectorConfig {
             .field("flush_interval_ms", &self.flush_interval_ms)
             .field("data_inlining_row_limit", &self.data_inlining_row_limit)
             .field("consumer_overrides", &overrides)
+            .field("start_policy", &self.start_policy)
+            .field("retry_timeout_ms", &self.retry_timeout_ms)
+            .field("retry_delay_max_ms", &self.retry_delay_max_ms)
             .finish()
     }
 }

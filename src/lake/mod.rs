@@ -17,7 +17,7 @@ use crate::batch::{Batch, TableBatch, TopicPartition};
 use crate::config::ConnectorConfig;
 use crate::decode::{ColumnType, Datum};
 
-pub use thread::LakeHandle;
+pub use thread::{LakeHandle, RetryPolicy};
 
 /// Name the DuckLake catalog is attached under.
 pub const LAKE: &str = "lake";
@@ -65,6 +65,14 @@ pub enum LakeError {
         new: ColumnType,
         hint: &'static str,
     },
+    /// Another worker claimed the partition after this one did: this worker is a zombie
+    /// (paused past its session, or split from the group) and must not commit.
+    #[error("fenced: `{topic}` partition {partition} was claimed by another worker (lake epoch is no longer {epoch}); this worker's uncommitted records for it were discarded and the new owner reads them again from the lake offsets")]
+    Fenced {
+        topic: String,
+        partition: i32,
+        epoch: i64,
+    },
     #[error("the lake thread has stopped")]
     Gone,
 }
@@ -99,6 +107,17 @@ fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeErro
         context,
         source: Box::new(source),
     }
+}
+
+/// A partition as a worker holds it after claiming it: where to resume and the epoch that
+/// proves ownership in every later commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Next offset to read; `None` when nothing of the partition was ever committed.
+    pub next_offset: Option<i64>,
+    pub epoch: i64,
+    /// Kafka timestamp of the record at `next_offset - 1`, when known.
+    pub last_timestamp_ms: Option<i64>,
 }
 
 /// What one committed flush produced.
@@ -212,7 +231,8 @@ impl Lake {
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {offsets} (
                  connector VARCHAR, topic VARCHAR, \"partition\" INTEGER, next_offset BIGINT,
-                 topic_id VARCHAR, epoch BIGINT, updated_at TIMESTAMP WITH TIME ZONE);
+                 topic_id VARCHAR, epoch BIGINT, updated_at TIMESTAMP WITH TIME ZONE,
+                 last_timestamp_ms BIGINT);
              USE {schema};",
             schema = self.schema_ref(),
             offsets = self.table_ref(OFFSETS_TABLE),
@@ -222,10 +242,11 @@ impl Lake {
             .map_err(sql_err("cannot create the schema and offsets table"))
     }
 
-    /// The lake's `next_offset` per partition for this connector.
+    /// The lake's `next_offset` per partition for this connector (partitions claimed but
+    /// never committed are left out).
     pub fn read_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
         let query = format!(
-            "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ?",
+            "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ? AND next_offset IS NOT NULL",
             self.table_ref(OFFSETS_TABLE)
         );
         let mut stmt = self
@@ -247,43 +268,155 @@ impl Lake {
             .map_err(sql_err("cannot read lake offsets"))
     }
 
-    /// Writes `batch` as one DuckLake transaction (one snapshot). On error nothing of it is
-    /// visible in the lake.
-    pub fn flush(&mut self, batch: &Batch) -> Result<FlushOutcome, LakeError> {
-        self.conn
-            .execute_batch("BEGIN TRANSACTION")
-            .map_err(sql_err("cannot begin a transaction"))?;
-        let result = self.write(batch).and_then(|rows| {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(sql_err("commit failed"))?;
-            Ok(rows)
-        });
-        match result {
-            Ok(rows) => Ok(FlushOutcome {
-                snapshot_id: self.current_snapshot(),
-                rows,
-            }),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                // DDL of the failed transaction was rolled back too.
-                self.tables.clear();
-                Err(e)
+    /// Takes ownership of `partitions` for this worker: in one transaction, bumps each
+    /// partition's epoch (creating its row when missing) and returns where to resume. Any
+    /// worker still holding an older epoch can no longer commit for these partitions.
+    pub fn claim(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Claim>, LakeError> {
+        self.in_transaction("cannot claim partitions", |lake| {
+            let offsets = lake.table_ref(OFFSETS_TABLE);
+            let context = "cannot claim partitions";
+            let mut select = lake
+                .conn
+                .prepare(&format!(
+                    "SELECT next_offset, epoch, last_timestamp_ms FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"
+                ))
+                .map_err(sql_err(context))?;
+            let mut claims = BTreeMap::new();
+            for tp in partitions {
+                let current = select
+                    .query_map(params![lake.settings.connector, tp.topic, tp.partition], |r| {
+                        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sql_err(context))?;
+                let claim = match current.first() {
+                    Some(&(next_offset, epoch, last_timestamp_ms)) => {
+                        let epoch = epoch.unwrap_or(0) + 1;
+                        lake.conn
+                            .execute(
+                                &format!(
+                                    "UPDATE {offsets} SET epoch = ?, updated_at = now() WHERE connector = ? AND topic = ? AND \"partition\" = ?"
+                                ),
+                                params![epoch, lake.settings.connector, tp.topic, tp.partition],
+                            )
+                            .map_err(sql_err(context))?;
+                        Claim {
+                            next_offset,
+                            epoch,
+                            last_timestamp_ms,
+                        }
+                    }
+                    None => {
+                        lake.conn
+                            .execute(
+                                &format!(
+                                    "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
+                                     VALUES (?, ?, ?, NULL, NULL, 1, now(), NULL)"
+                                ),
+                                params![lake.settings.connector, tp.topic, tp.partition],
+                            )
+                            .map_err(sql_err(context))?;
+                        Claim {
+                            next_offset: None,
+                            epoch: 1,
+                            last_timestamp_ms: None,
+                        }
+                    }
+                };
+                claims.insert(tp.clone(), claim);
             }
-        }
+            let (message, extra) = (
+                format!("{}: claimed {} partitions", lake.settings.connector, claims.len()),
+                json!({
+                    "kind": "claim",
+                    "connector": lake.settings.connector,
+                    "claimed": claims.iter().map(|(tp, c)| json!({"topic": tp.topic, "partition": tp.partition, "epoch": c.epoch, "next_offset": c.next_offset})).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            );
+            lake.set_commit_message(&message, &extra)?;
+            Ok(claims)
+        })
     }
 
-    fn write(&mut self, batch: &Batch) -> Result<u64, LakeError> {
-        let mut rows = 0;
-        for (table, data) in &batch.tables {
-            if data.rows.is_empty() {
-                continue;
+    /// Sets, or with `next_offset = None` forgets, the stored offset of partitions (the
+    /// `reset` command). Bumps the epoch, so a worker still running is fenced.
+    pub fn reset_offsets(
+        &mut self,
+        partitions: &[(TopicPartition, Option<i64>)],
+    ) -> Result<(), LakeError> {
+        self.in_transaction("cannot reset offsets", |lake| {
+            let offsets = lake.table_ref(OFFSETS_TABLE);
+            for (tp, next) in partitions {
+                let old_epoch: Option<i64> = lake
+                    .conn
+                    .query_row(
+                        &format!("SELECT max(epoch) FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"),
+                        params![lake.settings.connector, tp.topic, tp.partition],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_err("cannot reset offsets"))?;
+                lake.conn
+                    .execute(
+                        &format!("DELETE FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"),
+                        params![lake.settings.connector, tp.topic, tp.partition],
+                    )
+                    .map_err(sql_err("cannot reset offsets"))?;
+                if let Some(next) = next {
+                    lake.conn
+                        .execute(
+                            &format!(
+                                "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
+                                 VALUES (?, ?, ?, ?, NULL, ?, now(), NULL)"
+                            ),
+                            params![lake.settings.connector, tp.topic, tp.partition, next, old_epoch.unwrap_or(0) + 1],
+                        )
+                        .map_err(sql_err("cannot reset offsets"))?;
+                }
             }
-            self.ensure_table(table, data)?;
-            rows += self.append(table, data)?;
-        }
-        self.write_offsets(batch)?;
-        let (message, extra) = lineage(&self.settings.connector, batch, rows);
+            let listed: Vec<String> = partitions
+                .iter()
+                .map(|(tp, n)| format!("{}[{}]={}", tp.topic, tp.partition, n.map_or("forgotten".to_owned(), |n| n.to_string())))
+                .collect();
+            lake.set_commit_message(
+                &format!("{}: offsets reset by operator: {}", lake.settings.connector, listed.join(" ")),
+                &json!({"kind": "reset", "connector": lake.settings.connector, "reset": listed}).to_string(),
+            )
+        })
+    }
+
+    /// Partitions this connector has rows for, with their stored offsets.
+    pub fn stored_partitions(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>, LakeError> {
+        let q = format!(
+            "SELECT \"partition\", next_offset FROM {} WHERE connector = ? AND topic = ? ORDER BY 1",
+            self.table_ref(OFFSETS_TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&q)
+            .map_err(sql_err("cannot read lake offsets"))?;
+        let rows = stmt
+            .query_map(params![self.settings.connector, topic], |r| {
+                Ok((
+                    TopicPartition {
+                        topic: topic.to_owned(),
+                        partition: r.get(0)?,
+                    },
+                    r.get::<_, Option<i64>>(1)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sql_err("cannot read lake offsets"))?;
+        Ok(rows)
+    }
+
+    fn set_commit_message(&self, message: &str, extra: &str) -> Result<(), LakeError> {
         self.conn
             .execute(
                 &format!(
@@ -293,7 +426,57 @@ impl Lake {
                 params![message, extra],
             )
             .map_err(sql_err("cannot set the commit message"))?;
-        Ok(rows)
+        Ok(())
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; on any error rolls back and forgets cached table
+    /// shapes (DDL of the failed transaction is gone too).
+    fn in_transaction<T>(
+        &mut self,
+        what: &str,
+        body: impl FnOnce(&mut Self) -> Result<T, LakeError>,
+    ) -> Result<T, LakeError> {
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(sql_err(format!("{what}: cannot begin a transaction")))?;
+        let result = body(self).and_then(|v| {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(sql_err(format!("{what}: commit failed")))?;
+            Ok(v)
+        });
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.tables.clear();
+        }
+        result
+    }
+
+    /// Writes `batch` as one DuckLake transaction (one snapshot), provided this worker still
+    /// holds every partition at the epoch in `epochs`. On error nothing of it is visible.
+    pub fn flush(
+        &mut self,
+        batch: &Batch,
+        epochs: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<FlushOutcome, LakeError> {
+        let rows = self.in_transaction("flush", |lake| {
+            let mut rows = 0;
+            for (table, data) in &batch.tables {
+                if data.rows.is_empty() {
+                    continue;
+                }
+                lake.ensure_table(table, data)?;
+                rows += lake.append(table, data)?;
+            }
+            lake.write_offsets(batch, epochs)?;
+            let (message, extra) = lineage(&lake.settings.connector, batch, rows);
+            lake.set_commit_message(&message, &extra)?;
+            Ok(rows)
+        })?;
+        Ok(FlushOutcome {
+            snapshot_id: self.current_snapshot(),
+            rows,
+        })
     }
 
     fn current_snapshot(&self) -> Option<i64> {
@@ -432,31 +615,39 @@ impl Lake {
         Ok(data.rows.len() as u64)
     }
 
-    fn write_offsets(&self, batch: &Batch) -> Result<(), LakeError> {
-        let offsets = self.table_ref(OFFSETS_TABLE);
-        let context = "cannot store offsets";
+    /// Moves each partition's offset forward, compare-and-set on the claim epoch: a row
+    /// whose epoch changed belongs to another worker now, and the whole flush is refused.
+    fn write_offsets(
+        &self,
+        batch: &Batch,
+        epochs: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<(), LakeError> {
         let mut update = self
             .conn
             .prepare(&format!(
-                "UPDATE {offsets} SET next_offset = ?, updated_at = now() WHERE connector = ? AND topic = ? AND \"partition\" = ?"
+                "UPDATE {} SET next_offset = ?, last_timestamp_ms = ?, updated_at = now()
+                 WHERE connector = ? AND topic = ? AND \"partition\" = ? AND epoch = ?",
+                self.table_ref(OFFSETS_TABLE)
             ))
-            .map_err(sql_err(context))?;
-        let mut insert = self
-            .conn
-            .prepare(&format!(
-                "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at) VALUES (?, ?, ?, ?, NULL, 0, now())"
-            ))
-            .map_err(sql_err(context))?;
-        let connector = &self.settings.connector;
+            .map_err(sql_err("cannot store offsets"))?;
         for (tp, range) in &batch.offsets {
-            let next = range.next_offset();
+            let epoch = epochs.get(tp).copied().unwrap_or(-1);
             let updated = update
-                .execute(params![next, connector, tp.topic, tp.partition])
-                .map_err(sql_err(context))?;
-            if updated == 0 {
-                insert
-                    .execute(params![connector, tp.topic, tp.partition, next])
-                    .map_err(sql_err(context))?;
+                .execute(params![
+                    range.next_offset(),
+                    range.last_timestamp_ms,
+                    self.settings.connector,
+                    tp.topic,
+                    tp.partition,
+                    epoch
+                ])
+                .map_err(sql_err("cannot store offsets"))?;
+            if updated != 1 {
+                return Err(LakeError::Fenced {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    epoch,
+                });
             }
         }
         Ok(())
@@ -529,6 +720,7 @@ pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
         parts.join(" ")
     );
     let extra = json!({
+        "kind": "flush",
         "connector": connector,
         "records": batch.records(),
         "rows": rows,

@@ -1,19 +1,51 @@
 //! The lake's own thread. DuckDB calls block and the connection is not `Sync`, so one
 //! dedicated thread owns the [`Lake`] and serves requests from a channel; async callers await
 //! a oneshot reply and never block the runtime.
+//!
+//! Transient failures (catalog unreachable or restarting, commit conflicts with other
+//! workers, a locked catalog file) are retried here with exponential backoff and jitter,
+//! reconnecting from scratch each time, until `errors.retry.timeout` has passed; then the
+//! error is returned. A retried flush writes the same batch again: nothing of a failed
+//! attempt is visible, and offsets never move past data that was not committed.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use rand::Rng;
 use tokio::sync::oneshot;
 
-use super::{FlushOutcome, Lake, LakeError, LakeSettings};
+use super::{Claim, FlushOutcome, Lake, LakeError, LakeSettings};
 use crate::batch::{Batch, TopicPartition};
 
+/// How long and how often to retry transient lake failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub timeout: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `n` (1-based): 100 ms doubling, capped, with ±50 % jitter so
+    /// workers that conflicted do not collide again in lockstep.
+    fn delay(&self, attempt: u32) -> Duration {
+        let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.min(16));
+        let capped = base.min(self.max_delay);
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        capped.mul_f64(jitter)
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, LakeError>>;
+
 enum Request {
-    ReadOffsets(oneshot::Sender<Result<BTreeMap<TopicPartition, i64>, LakeError>>),
-    Flush(Box<Batch>, oneshot::Sender<Result<FlushOutcome, LakeError>>),
+    Claim(Vec<TopicPartition>, Reply<BTreeMap<TopicPartition, Claim>>),
+    Flush(
+        Box<Batch>,
+        BTreeMap<TopicPartition, i64>,
+        Reply<FlushOutcome>,
+    ),
 }
 
 /// Cheap to clone; the thread ends when the last handle is dropped.
@@ -22,31 +54,96 @@ pub struct LakeHandle {
     tx: mpsc::Sender<Request>,
 }
 
+struct Worker {
+    settings: LakeSettings,
+    retry: RetryPolicy,
+    lake: Option<Lake>,
+}
+
+impl Worker {
+    fn with_retry<T>(
+        &mut self,
+        what: &str,
+        mut op: impl FnMut(&mut Lake) -> Result<T, LakeError>,
+    ) -> Result<T, LakeError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let result = match self.lake.as_mut() {
+                Some(lake) => op(lake),
+                None => match Lake::open(self.settings.clone()) {
+                    Ok(lake) => op(self.lake.insert(lake)),
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(v) => {
+                    if attempt > 0 {
+                        tracing::info!(
+                            what,
+                            attempts = attempt + 1,
+                            "lake operation succeeded after retrying"
+                        );
+                    }
+                    return Ok(v);
+                }
+                Err(e) if e.is_retryable() && started.elapsed() < self.retry.timeout => {
+                    attempt += 1;
+                    let left = self.retry.timeout.saturating_sub(started.elapsed());
+                    let delay = self.retry.delay(attempt).min(left);
+                    tracing::warn!(what, attempt, delay_ms = delay.as_millis() as u64, error = %e, "transient lake failure; retrying");
+                    // Start over with a fresh connection: the old one may be broken.
+                    self.lake = None;
+                    std::thread::sleep(delay);
+                }
+                Err(e) => {
+                    if e.is_retryable() {
+                        tracing::error!(
+                            what,
+                            attempts = attempt + 1,
+                            "giving up after errors.retry.timeout"
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 impl LakeHandle {
-    /// Opens the lake on a new thread; returns once it is attached (or failed to attach).
-    pub fn open(settings: LakeSettings) -> Result<(Self, JoinHandle<()>), LakeError> {
+    /// Opens the lake on a new thread; returns once it is attached, or with the error when it
+    /// could not be attached within the retry policy.
+    pub fn open(
+        settings: LakeSettings,
+        retry: RetryPolicy,
+    ) -> Result<(Self, JoinHandle<()>), LakeError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lake".into())
             .spawn(move || {
-                let mut lake = match Lake::open(settings) {
-                    Ok(lake) => {
-                        let _ = ready_tx.send(Ok(()));
-                        lake
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
+                let mut worker = Worker {
+                    settings,
+                    retry,
+                    lake: None,
                 };
+                let opened = worker.with_retry("attach", |_| Ok(()));
+                let ok = opened.is_ok();
+                let _ = ready_tx.send(opened);
+                if !ok {
+                    return;
+                }
                 while let Ok(request) = rx.recv() {
                     match request {
-                        Request::ReadOffsets(reply) => {
-                            let _ = reply.send(lake.read_offsets());
+                        Request::Claim(partitions, reply) => {
+                            let _ = reply
+                                .send(worker.with_retry("claim", |lake| lake.claim(&partitions)));
                         }
-                        Request::Flush(batch, reply) => {
-                            let _ = reply.send(lake.flush(&batch));
+                        Request::Flush(batch, epochs, reply) => {
+                            let _ = reply.send(
+                                worker.with_retry("flush", |lake| lake.flush(&batch, &epochs)),
+                            );
                         }
                     }
                 }
@@ -56,33 +153,53 @@ impl LakeHandle {
         Ok((Self { tx }, thread))
     }
 
-    pub async fn read_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
+    /// Claims partitions for this worker (see [`Lake::claim`]).
+    pub async fn claim(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<BTreeMap<TopicPartition, Claim>, LakeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::ReadOffsets(reply))
+            .send(Request::Claim(partitions, reply))
             .map_err(|_| LakeError::Gone)?;
         rx.await.map_err(|_| LakeError::Gone)?
     }
 
-    /// Same as [`read_offsets`](Self::read_offsets) for callers outside the runtime
-    /// (rebalance callbacks run on the consumer thread).
-    pub fn read_offsets_blocking(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::ReadOffsets(reply))
-            .map_err(|_| LakeError::Gone)?;
-        rx.blocking_recv().map_err(|_| LakeError::Gone)?
-    }
-
-    /// Starts writing `batch`; the returned receiver yields the outcome.
+    /// Starts writing `batch` under the given claim epochs; the receiver yields the outcome.
+    #[allow(clippy::type_complexity)]
     pub fn flush(
         &self,
         batch: Batch,
+        epochs: BTreeMap<TopicPartition, i64>,
     ) -> Result<oneshot::Receiver<Result<FlushOutcome, LakeError>>, LakeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::Flush(Box::new(batch), reply))
+            .send(Request::Flush(Box::new(batch), epochs, reply))
             .map_err(|_| LakeError::Gone)?;
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            timeout: Duration::from_secs(60),
+            max_delay: Duration::from_secs(2),
+        };
+        for attempt in 1..20 {
+            let d = p.delay(attempt);
+            let base = Duration::from_millis(100)
+                .saturating_mul(1 << attempt.min(16))
+                .min(p.max_delay);
+            assert!(
+                d >= base.mul_f64(0.5) && d <= base.mul_f64(1.5),
+                "attempt {attempt}: {d:?}"
+            );
+        }
+        assert!(p.delay(30) <= Duration::from_secs(3));
     }
 }
