@@ -94,6 +94,7 @@ pub struct LakeDir {
     pub dir: tempfile::TempDir,
     pub connector: PathBuf,
     pub name: String,
+    pub catalog: String,
 }
 
 impl LakeDir {
@@ -132,6 +133,7 @@ impl LakeDir {
         for (k, v) in extra {
             config.insert((*k).to_owned(), (*v).to_owned());
         }
+        let catalog = config["ducklake.catalog"].clone();
         let connector = dir.path().join("connector.json");
         let doc = serde_json::json!({"name": name, "config": config});
         std::fs::write(&connector, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
@@ -139,6 +141,7 @@ impl LakeDir {
             dir,
             connector,
             name: name.to_owned(),
+            catalog,
         }
     }
 
@@ -146,13 +149,17 @@ impl LakeDir {
         self.dir.path()
     }
 
-    /// Opens the lake (the worker must not be running: a DuckDB-file catalog admits one process).
+    /// Opens the lake. With a DuckDB-file catalog the worker must not be running (one
+    /// process at a time); a PostgreSQL catalog can be read while workers write.
     pub fn open(&self) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("LOAD ducklake").unwrap();
+        conn.execute_batch("SET autoinstall_known_extensions = false; LOAD ducklake; LOAD icu").unwrap();
+        if self.catalog.starts_with("postgres:") {
+            conn.execute_batch("LOAD postgres_scanner").unwrap();
+        }
         conn.execute_batch(&format!(
             "ATTACH 'ducklake:{}' AS lake (DATA_PATH '{}/'); USE lake",
-            self.path().join("metadata/lake.ducklake").display(),
+            self.catalog,
             self.path().join("data").display()
         ))
         .unwrap();
@@ -289,4 +296,125 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Exact row count of a table, read while workers may be running (PostgreSQL catalog).
+pub fn lake_count(lake: &LakeDir, table: &str) -> i64 {
+    let conn = lake.open();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+/// Waits until `table` holds `n` rows (PostgreSQL catalog, workers running).
+pub fn wait_for_rows(lake: &LakeDir, table: &str, n: i64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = -1;
+    while Instant::now() < deadline {
+        last = lake_count(lake, table);
+        if last >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("{table} has {last} rows after {timeout:?}, expected {n}");
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/setup.sh")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join(name).exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("no PostgreSQL bin directory").join(name)
+}
+
+/// A private PostgreSQL cluster on a free loopback port (initdb + pg_ctl, as the `postgres`
+/// user when running as root), with a database `lake`; stopped on drop.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Postgres {
+    fn as_pg(program: &Path) -> Command {
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            assert!(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap().success());
+        }
+        let data = dir.path().join("data");
+        let out = Self::as_pg(&pg_bin("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let pg = Postgres { dir, port: free_port() };
+        pg.start_server();
+        let out = Command::new(pg_bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres", "-c", "CREATE DATABASE lake"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "createdb: {}", String::from_utf8_lossy(&out.stderr));
+        pg
+    }
+
+    /// Starts the server again (after [`stop_server`](Self::stop_server)) on the same port.
+    pub fn start_server(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = Self::as_pg(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("pg.log"))
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn stop_server(&self) {
+        let _ = Self::as_pg(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
+    }
+
+    /// The `ducklake.catalog` value for this cluster.
+    pub fn catalog(&self) -> String {
+        format!("postgres:dbname=lake host=127.0.0.1 port={} user=postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Self::as_pg(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
 }
