@@ -78,20 +78,29 @@ pub enum LakeError {
 }
 
 impl LakeError {
-    /// Failures that a later attempt may not hit (catalog unreachable, commit conflict).
+    /// Failures that a later attempt may not hit (catalog unreachable or restarting, commit
+    /// conflicts between workers, a catalog being initialised by another worker). Judged by
+    /// DuckDB's error text: its error codes do not tell these apart.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Locked { .. } => true,
             Self::Sql { source, .. } | Self::Attach { source, .. } => {
                 let text = source.to_string();
                 [
-                    "conflict",
+                    "onflict",
                     "Failed to commit",
                     "lock",
-                    "connection",
+                    "connect",
                     "Connection",
                     "timeout",
                     "IO Error",
+                    "server closed",
+                    "terminating",
+                    "shutting down",
+                    "starting up",
+                    // Two workers initialising one catalog at the same moment.
+                    "duplicate key",
+                    "already exists",
                 ]
                 .iter()
                 .any(|needle| text.contains(needle))
@@ -734,6 +743,37 @@ pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sql_error(text: &str) -> LakeError {
+        // Any duckdb::Error carrying `text` in its message; classification reads the text.
+        LakeError::Sql {
+            context: "test".into(),
+            source: Box::new(duckdb::Error::InvalidParameterName(text.into())),
+        }
+    }
+
+    #[test]
+    fn transient_catalog_failures_are_retryable_and_data_errors_are_not() {
+        for text in [
+            "TransactionContext Error: Failed to commit DuckLake transaction: conflict",
+            "IO Error: Unable to connect to Postgres at host=127.0.0.1: Connection refused",
+            "server closed the connection unexpectedly",
+            "FATAL: terminating connection due to administrator command",
+            "ERROR: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"",
+            "Could not set lock on file",
+        ] {
+            assert!(sql_error(text).is_retryable(), "{text}");
+        }
+        for text in ["Catalog Error: Table with name x does not exist!", "Conversion Error: Could not convert string 'a' to INT64"] {
+            assert!(!sql_error(text).is_retryable(), "{text}");
+        }
+        let fenced = LakeError::Fenced {
+            topic: "t".into(),
+            partition: 0,
+            epoch: 1,
+        };
+        assert!(!fenced.is_retryable());
+    }
 
     /// The quoting helper against a real DuckDB: hostile names round-trip as names.
     #[test]
