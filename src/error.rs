@@ -26,6 +26,8 @@ pub enum Error {
     },
     #[error("connector task failed: {0}")]
     Task(String),
+    #[error("connector `{connector}`: no Kafka broker reachable for {seconds} s (errors.retry.timeout); check --bootstrap-servers / $KAFKA_BOOTSTRAP_SERVERS and the broker. Nothing was committed past the last flush")]
+    BrokerUnreachable { connector: String, seconds: u64 },
     /// The lake's offset does not fit the log: beyond its end, or before its start.
     #[error("connector `{connector}`: {detail}. The topic was deleted and recreated, or retention removed records that never reached the lake. Nothing was skipped or written. To go on, reset the stored offsets: `ducklake-sink reset CONNECTOR.json --topic TOPIC` (start again from auto.offset.reset) or `--partition P --to-offset N`")]
     OffsetOutOfRange { connector: String, detail: String },
@@ -53,6 +55,7 @@ impl Error {
             Self::Config(_)
             | Self::Record { .. }
             | Self::Task(_)
+            | Self::BrokerUnreachable { .. }
             | Self::OffsetOutOfRange { .. }
             | Self::TopicChanged { .. } => false,
         }

@@ -92,6 +92,9 @@ struct Pipeline {
     verify: HashMap<TopicPartition, i64>,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
+    /// Since when no broker connection has been up (librdkafka keeps reconnecting).
+    broker_down_since: Option<Instant>,
+    retry_timeout: Duration,
     first_record_at: Option<Instant>,
     summary: RunSummary,
 }
@@ -116,6 +119,7 @@ pub async fn run_connector(
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let source = Source::start(&config, &options.bootstrap_servers, events_tx)?;
     tracing::info!(connector = %config.name, group = %config.group_id(), topics = ?config.topics, "connector started");
+    let retry_timeout = Duration::from_millis(config.retry_timeout_ms);
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -135,6 +139,8 @@ pub async fn run_connector(
         verify: HashMap::new(),
         watermarks: HashMap::new(),
         stopping: false,
+        broker_down_since: None,
+        retry_timeout,
         first_record_at: None,
         summary: RunSummary::default(),
     };
@@ -333,8 +339,22 @@ impl Pipeline {
                 }
                 let _ = reply.send(());
             }
-            SourceEvent::Watermarks(marks) => {
-                for (tp, hw) in marks {
+            SourceEvent::Stats {
+                watermarks,
+                broker_up,
+            } => {
+                if broker_up {
+                    self.broker_down_since = None;
+                } else {
+                    let since = *self.broker_down_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > self.retry_timeout {
+                        return Err(Error::BrokerUnreachable {
+                            connector: self.config.name.clone(),
+                            seconds: since.elapsed().as_secs(),
+                        });
+                    }
+                }
+                for (tp, hw) in watermarks {
                     if let Some(&lake) = self
                         .committed
                         .get(&tp)

@@ -46,8 +46,12 @@ pub enum SourceEvent {
         partitions: Vec<TopicPartition>,
         reply: std_mpsc::SyncSender<()>,
     },
-    /// High watermarks seen in fetch responses (from librdkafka statistics).
-    Watermarks(Vec<(TopicPartition, i64)>),
+    /// From librdkafka statistics: high watermarks seen in fetch responses, and whether any
+    /// broker connection is up.
+    Stats {
+        watermarks: Vec<(TopicPartition, i64)>,
+        broker_up: bool,
+    },
     /// A consumer error that librdkafka reports but recovers from by itself.
     Error(KafkaError),
     /// The poll loop has stopped; no event follows.
@@ -61,7 +65,11 @@ pub struct SinkContext {
 
 impl ClientContext for SinkContext {
     fn stats(&self, stats: Statistics) {
-        let marks: Vec<_> = stats
+        let broker_up = stats
+            .brokers
+            .values()
+            .any(|b| b.source != "internal" && b.state == "UP");
+        let watermarks: Vec<_> = stats
             .topics
             .into_iter()
             .flat_map(|(topic, t)| {
@@ -78,9 +86,10 @@ impl ClientContext for SinkContext {
                 })
             })
             .collect();
-        if !marks.is_empty() {
-            let _ = self.events.try_send(SourceEvent::Watermarks(marks));
-        }
+        let _ = self.events.try_send(SourceEvent::Stats {
+            watermarks,
+            broker_up,
+        });
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {

@@ -175,3 +175,53 @@ fn validate_names_the_file_and_key_and_exits_1() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_unreachable_broker_fails_loudly_after_the_retry_timeout() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lake = LakeDir::new("no-broker", "events", &[("errors.retry.timeout", "3000")]);
+    let started = std::time::Instant::now();
+    let out = Command::new(SINK)
+        .args(["run", "--bootstrap-servers", &format!("127.0.0.1:{port}")])
+        .arg(&lake.connector)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no Kafka broker reachable for"), "{stderr}");
+    assert!(started.elapsed() < MINUTE, "took {:?}", started.elapsed());
+}
+
+#[test]
+fn an_unreachable_catalog_fails_loudly_after_the_retry_timeout() {
+    let broker = Broker::start();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "events", 1))
+        .unwrap();
+    produce_raw(&broker.bootstrap, "events", &[Some(r#"{"id":1}"#)]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let catalog = format!("postgres:dbname=lake host=127.0.0.1 port={port} user=postgres");
+    let lake = LakeDir::new(
+        "no-catalog",
+        "events",
+        &[
+            ("ducklake.catalog", &catalog),
+            ("errors.retry.timeout", "2000"),
+        ],
+    );
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert_eq!(worker.wait(MINUTE).code(), Some(1));
+    let log = worker.log_text();
+    assert!(log.contains("transient lake failure; retrying"), "{log}");
+    assert!(log.contains("cannot attach DuckLake catalog"), "{log}");
+    assert!(log.contains(&format!("port={port}")), "{log}");
+}

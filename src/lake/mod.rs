@@ -764,7 +764,10 @@ mod tests {
         ] {
             assert!(sql_error(text).is_retryable(), "{text}");
         }
-        for text in ["Catalog Error: Table with name x does not exist!", "Conversion Error: Could not convert string 'a' to INT64"] {
+        for text in [
+            "Catalog Error: Table with name x does not exist!",
+            "Conversion Error: Could not convert string 'a' to INT64",
+        ] {
             assert!(!sql_error(text).is_retryable(), "{text}");
         }
         let fenced = LakeError::Fenced {

@@ -153,7 +153,8 @@ impl LakeDir {
     /// process at a time); a PostgreSQL catalog can be read while workers write.
     pub fn open(&self) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("SET autoinstall_known_extensions = false; LOAD ducklake; LOAD icu").unwrap();
+        conn.execute_batch("SET autoinstall_known_extensions = false; LOAD ducklake; LOAD icu")
+            .unwrap();
         if self.catalog.starts_with("postgres:") {
             conn.execute_batch("LOAD postgres_scanner").unwrap();
         }
@@ -329,7 +330,9 @@ fn is_root() -> bool {
 
 fn pg_bin(name: &str) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/setup.sh")
+        .expect(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/setup.sh",
+        )
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
         .filter(|p| p.join(name).exists())
         .collect();
@@ -358,22 +361,56 @@ impl Postgres {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
-            assert!(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap().success());
+            assert!(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success());
         }
         let data = dir.path().join("data");
         let out = Self::as_pg(&pg_bin("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let pg = Postgres { dir, port: free_port() };
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = Postgres {
+            dir,
+            port: free_port(),
+        };
         pg.start_server();
         let out = Command::new(pg_bin("psql"))
-            .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres", "-c", "CREATE DATABASE lake"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+                "-c",
+                "CREATE DATABASE lake",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "createdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         pg
     }
 
@@ -392,7 +429,11 @@ impl Postgres {
             .args(["-w", "start"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn stop_server(&self) {
@@ -405,7 +446,10 @@ impl Postgres {
 
     /// The `ducklake.catalog` value for this cluster.
     pub fn catalog(&self) -> String {
-        format!("postgres:dbname=lake host=127.0.0.1 port={} user=postgres", self.port)
+        format!(
+            "postgres:dbname=lake host=127.0.0.1 port={} user=postgres",
+            self.port
+        )
     }
 }
 
