@@ -175,7 +175,7 @@ impl Pipeline {
             let now = Instant::now();
             let reason = self.batch.flush_reason(now, &self.limits);
             let full = matches!(reason, Some(FlushReason::Records | FlushReason::Bytes));
-            let can_take = !(full && self.inflight.is_some());
+            let wake = wake_ups(self.inflight.is_some(), full);
             let deadline = self
                 .batch
                 .deadline(&self.limits)
@@ -185,8 +185,8 @@ impl Pipeline {
                 biased;
                 r = finished(&mut self.inflight) => Step::Flushed(r),
                 _ = shutdown.changed(), if !stopping => Step::Shutdown,
-                ev = events.recv(), if can_take => Step::Event(ev),
-                _ = sleep_until(deadline) => Step::Tick,
+                ev = events.recv(), if wake.events => Step::Event(ev),
+                _ = sleep_until(deadline), if wake.timer => Step::Tick,
             };
             match step {
                 Step::Flushed(r) => self.finish_flush(r)?,
@@ -547,6 +547,24 @@ impl Pipeline {
     }
 }
 
+/// Which wake-ups the run loop listens for besides a finished flush and shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WakeUps {
+    /// Take more records: not while the buffer is full and the lake still busy
+    /// (backpressure reaches the consumer through the bounded event queue).
+    events: bool,
+    /// The flush-interval timer: only while the lake is idle. During a flush it has nothing
+    /// to start, and a deadline already past would fire at once, again and again.
+    timer: bool,
+}
+
+fn wake_ups(flush_in_flight: bool, buffer_full: bool) -> WakeUps {
+    WakeUps {
+        events: !(buffer_full && flush_in_flight),
+        timer: !flush_in_flight,
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -600,5 +618,42 @@ pub async fn run(
     match first_error {
         Some(e) => Err(e),
         None => Ok(summaries.into_values().collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loop_neither_spins_on_a_past_deadline_nor_overfills_while_the_lake_is_busy() {
+        assert_eq!(
+            wake_ups(false, false),
+            WakeUps {
+                events: true,
+                timer: true
+            }
+        );
+        assert_eq!(
+            wake_ups(false, true),
+            WakeUps {
+                events: true,
+                timer: true
+            }
+        );
+        assert_eq!(
+            wake_ups(true, false),
+            WakeUps {
+                events: true,
+                timer: false
+            }
+        );
+        assert_eq!(
+            wake_ups(true, true),
+            WakeUps {
+                events: false,
+                timer: false
+            }
+        );
     }
 }

@@ -305,3 +305,28 @@ fn sql_walkthroughs_run_on_the_lake_the_sink_built() {
         "{text}"
     );
 }
+
+#[test]
+fn a_sqlite_catalog_works_too() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = format!("sqlite:{}", dir.path().join("catalog.sqlite").display());
+    let lake = LakeDir::new(
+        "orders-sqlite",
+        "orders",
+        &[
+            ("ducklake.catalog", &catalog),
+            ("flush.max.records", "1500"),
+        ],
+    );
+    let report = orders(&broker, "orders", 5_000, 2, 1, false, None);
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    let conn = lake.open();
+    assert_eq!(
+        count(&conn, "SELECT count(DISTINCT order_id) FROM orders"),
+        5_000
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 5_000);
+    assert_eq!(lake.offsets(&conn, "orders"), report.end_offsets());
+}

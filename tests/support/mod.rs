@@ -157,6 +157,8 @@ impl LakeDir {
             .unwrap();
         if self.catalog.starts_with("postgres:") {
             conn.execute_batch("LOAD postgres_scanner").unwrap();
+        } else if self.catalog.starts_with("sqlite:") {
+            conn.execute_batch("LOAD sqlite_scanner").unwrap();
         }
         conn.execute_batch(&format!(
             "ATTACH 'ducklake:{}' AS lake (DATA_PATH '{}/'); USE lake",
