@@ -84,6 +84,14 @@ impl TableBatch {
                     }
                     i
                 }
+                // A name seen earlier in this same record (a JSON object with a duplicate
+                // key): the last value wins, as in JSON parsers generally.
+                (None, Some(ty)) if self.index.contains_key(&cell.name) => {
+                    let i = self.index[&cell.name];
+                    let current = self.columns[i].1;
+                    self.columns[i].1 = current.unify(&ty).unwrap_or(ty);
+                    i
+                }
                 (None, Some(ty)) => {
                     let i = self.columns.len();
                     self.index.insert(cell.name.clone(), i);
@@ -146,7 +154,7 @@ impl Batch {
 
     fn note(
         &mut self,
-        tp: TopicPartition,
+        tp: &TopicPartition,
         offset: i64,
         timestamp_ms: Option<i64>,
         bytes: usize,
@@ -155,13 +163,21 @@ impl Batch {
         self.records += 1;
         self.bytes += bytes;
         self.opened_at.get_or_insert(now);
-        let range = self.offsets.entry(tp).or_insert(OffsetRange {
-            first: offset,
-            last: offset,
-            records: 0,
-            max_timestamp_ms: None,
-            last_timestamp_ms: None,
-        });
+        if !self.offsets.contains_key(tp) {
+            self.offsets.insert(
+                tp.clone(),
+                OffsetRange {
+                    first: offset,
+                    last: offset,
+                    records: 0,
+                    max_timestamp_ms: None,
+                    last_timestamp_ms: None,
+                },
+            );
+        }
+        let Some(range) = self.offsets.get_mut(tp) else {
+            return;
+        };
         if offset >= range.last {
             range.last = offset;
             range.last_timestamp_ms = timestamp_ms;
@@ -189,7 +205,7 @@ impl Batch {
         }
         let buffer = self.tables.get_mut(table).ok_or("table buffer vanished")?;
         buffer.put(row)?;
-        self.note(tp.clone(), offset, timestamp_ms, bytes, now);
+        self.note(tp, offset, timestamp_ms, bytes, now);
         Ok(())
     }
 
@@ -201,7 +217,7 @@ impl Batch {
         timestamp_ms: Option<i64>,
         now: Instant,
     ) {
-        self.note(tp.clone(), offset, timestamp_ms, 0, now);
+        self.note(tp, offset, timestamp_ms, 0, now);
     }
 
     /// Why the batch should be flushed now, if it should.
@@ -340,6 +356,29 @@ mod tests {
         );
         assert_eq!(b.tables["t"], before);
         assert_eq!(b.offsets[&tp(0)].last, 0);
+    }
+
+    #[test]
+    fn a_duplicate_key_in_one_record_makes_one_column() {
+        let mut b = Batch::default();
+        b.put(
+            "t",
+            row(&[
+                ("a", Some(ColumnType::BigInt), Datum::Int(1)),
+                ("a", Some(ColumnType::BigInt), Datum::Int(2)),
+            ]),
+            &tp(0),
+            0,
+            None,
+            1,
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            b.tables["t"].columns,
+            vec![("a".into(), ColumnType::BigInt)]
+        );
+        assert_eq!(b.tables["t"].rows, vec![vec![Datum::Int(2)]]);
     }
 
     #[test]

@@ -92,6 +92,9 @@ struct Pipeline {
     verify: HashMap<TopicPartition, i64>,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
+    /// Table of each topic, from `table.name.format`.
+    routes: HashMap<String, String>,
+    last_tp: Option<TopicPartition>,
     /// Since when no broker connection has been up (librdkafka keeps reconnecting).
     broker_down_since: Option<Instant>,
     retry_timeout: Duration,
@@ -139,6 +142,8 @@ pub async fn run_connector(
         verify: HashMap::new(),
         watermarks: HashMap::new(),
         stopping: false,
+        routes: HashMap::new(),
+        last_tp: None,
         broker_down_since: None,
         retry_timeout,
         first_record_at: None,
@@ -200,8 +205,14 @@ impl Pipeline {
                     self.start_flush(reason.as_str())?;
                 }
             }
-            if self.until_caught_up && !self.stopping && self.caught_up() {
-                self.begin_stop("caught up with the high watermarks");
+            if self.until_caught_up && !self.stopping {
+                if self.inflight.is_none() && !self.batch.is_empty() && self.drained() {
+                    // Everything there is has been read: no reason to wait for the interval.
+                    self.start_flush("caught up")?;
+                }
+                if self.caught_up() {
+                    self.begin_stop("caught up with the high watermarks");
+                }
             }
         }
         self.flush_all("shutdown").await?;
@@ -223,6 +234,21 @@ impl Pipeline {
         self.source.stop();
     }
 
+    /// Every assigned partition has been read up to its high watermark.
+    fn drained(&self) -> bool {
+        !self.assigned.is_empty()
+            && self.assigned.iter().all(|tp| {
+                let read = self
+                    .expected
+                    .get(tp)
+                    .or_else(|| self.committed.get(tp))
+                    .copied()
+                    .unwrap_or(0);
+                self.watermarks.get(tp).is_some_and(|hw| read >= *hw)
+            })
+    }
+
+    /// Every assigned partition is committed to the lake up to its high watermark.
     fn caught_up(&self) -> bool {
         !self.assigned.is_empty()
             && self.batch.is_empty()
@@ -405,18 +431,30 @@ impl Pipeline {
     }
 
     fn put(&mut self, m: &OwnedMessage) -> Result<(), Error> {
-        let (tp, offset) = position(m);
-        if !self.assigned.contains(&tp) {
+        // Messages come in runs per partition: reuse the last partition key instead of
+        // allocating one per record.
+        let tp = match self.last_tp.take() {
+            Some(tp) if tp.partition == m.partition() && tp.topic == m.topic() => tp,
+            _ => position(m).0,
+        };
+        let result = self.put_at(&tp, m);
+        self.last_tp = Some(tp);
+        result
+    }
+
+    fn put_at(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<(), Error> {
+        let offset = m.offset();
+        if !self.assigned.contains(tp) {
             return Ok(());
         }
-        if let Some(&expected) = self.expected.get(&tp) {
+        if let Some(&expected) = self.expected.get(tp) {
             if offset < expected {
                 self.summary.skipped += 1;
                 return Ok(());
             }
         }
-        if let Some(stored) = self.verify.remove(&tp) {
-            let next = self.committed.get(&tp).copied().unwrap_or(0);
+        if let Some(stored) = self.verify.remove(tp) {
+            let next = self.committed.get(tp).copied().unwrap_or(0);
             if offset == next - 1 {
                 let found = m.timestamp().to_millis();
                 if found != Some(stored) {
@@ -430,7 +468,7 @@ impl Pipeline {
                     });
                 }
                 // The committed record itself: already in the lake.
-                self.expected.insert(tp, next);
+                self.expected.insert(tp.clone(), next);
                 self.summary.skipped += 1;
                 return Ok(());
             }
@@ -450,27 +488,33 @@ impl Pipeline {
         };
         let now = Instant::now();
         let timestamp = m.timestamp().to_millis();
+        let size = m.payload().map_or(0, <[u8]>::len);
         match decode_value(self.config.value_converter, m.payload()) {
             Ok(Decoded::Row(row)) => {
-                let table = self.config.table_name_format.replace("${topic}", &tp.topic);
+                if !self.routes.contains_key(&tp.topic) {
+                    let table = self.config.table_name_format.replace("${topic}", &tp.topic);
+                    self.routes.insert(tp.topic.clone(), table);
+                }
+                let table = self
+                    .routes
+                    .get(&tp.topic)
+                    .map(String::as_str)
+                    .unwrap_or_default();
                 self.batch
-                    .put(
-                        &table,
-                        row,
-                        &tp,
-                        offset,
-                        timestamp,
-                        m.payload().map_or(0, <[u8]>::len),
-                        now,
-                    )
+                    .put(table, row, tp, offset, timestamp, size, now)
                     .map_err(record_error)?;
             }
-            Ok(Decoded::Tombstone) => self.batch.skip_record(&tp, offset, timestamp, now),
+            Ok(Decoded::Tombstone) => self.batch.skip_record(tp, offset, timestamp, now),
             Err(e) => return Err(record_error(e.to_string())),
         }
-        self.expected.insert(tp, offset + 1);
+        match self.expected.get_mut(tp) {
+            Some(e) => *e = offset + 1,
+            None => {
+                self.expected.insert(tp.clone(), offset + 1);
+            }
+        }
         self.summary.records += 1;
-        self.summary.bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+        self.summary.bytes += size as u64;
         self.first_record_at.get_or_insert(now);
         Ok(())
     }
@@ -514,6 +558,8 @@ impl Pipeline {
             rows = outcome.rows,
             snapshot = ?outcome.snapshot_id,
             ms = done.started.elapsed().as_millis() as u64,
+            append_ms = outcome.append.as_millis() as u64,
+            commit_ms = outcome.commit.as_millis() as u64,
             "flushed"
         );
         self.summary.rows += outcome.rows;

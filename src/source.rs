@@ -216,6 +216,10 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
         .set("group.id", config.group_id())
         .set("client.id", format!("ducklake-sink-{}", config.name))
         .set("statistics.interval.ms", "1000")
+        // librdkafka pauses fetching a partition for fetch.queue.backoff.ms (default 1 s)
+        // whenever its local queue is over the thresholds, which the sink's batching hits on
+        // every flush: measured, that left the consumer idle ~40% of the time.
+        .set("fetch.queue.backoff.ms", "20")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);

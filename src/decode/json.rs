@@ -3,7 +3,7 @@
 //! schema decides the types (including Connect and Debezium logical types).
 
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Cell, ColumnType, Datum, DecodeError, Decoded, Row};
 
@@ -14,17 +14,22 @@ pub enum JsonMode {
 }
 
 pub fn decode_json(bytes: &[u8], mode: JsonMode) -> Result<Decoded, DecodeError> {
+    if mode == JsonMode::Schemaless {
+        // Straight from the bytes to cells, without an intermediate `Value` tree: this is
+        // the hot path of plain JSON topics.
+        return match serde_json::from_slice::<Schemaless>(bytes) {
+            Ok(Schemaless::Row(row)) => Ok(Decoded::Row(row)),
+            Ok(Schemaless::Null) => Ok(Decoded::Tombstone),
+            Ok(Schemaless::Other(what)) => Err(DecodeError::Shape(format!(
+                "expected a JSON object, got {what}"
+            ))),
+            Err(e) => Err(DecodeError::NotJson(e.to_string())),
+        };
+    }
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
     match mode {
-        JsonMode::Schemaless => match value {
-            Value::Object(map) => Ok(Decoded::Row(schemaless_row(map))),
-            Value::Null => Ok(Decoded::Tombstone),
-            other => Err(DecodeError::Shape(format!(
-                "expected a JSON object, got {}",
-                kind(&other)
-            ))),
-        },
+        JsonMode::Schemaless => unreachable_schemaless(value),
         JsonMode::Envelope => {
             let Value::Object(mut env) = value else {
                 return Err(DecodeError::Shape(
@@ -56,29 +61,129 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn schemaless_row(map: Map<String, Value>) -> Row {
-    let cells = map
-        .into_iter()
-        .map(|(name, v)| {
-            let (ty, value) = match v {
-                Value::Null => (None, Datum::Null),
-                Value::Bool(b) => (Some(ColumnType::Boolean), Datum::Bool(b)),
-                Value::Number(n) => match n.as_i64() {
-                    Some(i) => (Some(ColumnType::BigInt), Datum::Int(i)),
-                    None => (
-                        Some(ColumnType::Double),
-                        Datum::Float(n.as_f64().unwrap_or(f64::NAN)),
-                    ),
-                },
-                Value::String(s) => (Some(ColumnType::Varchar), Datum::Text(s)),
-                nested @ (Value::Array(_) | Value::Object(_)) => {
-                    (Some(ColumnType::Json), Datum::Text(nested.to_string()))
-                }
-            };
-            Cell { name, ty, value }
+/// Never reached: schemaless JSON returns early. Kept total so the match stays exhaustive.
+fn unreachable_schemaless(value: Value) -> Result<Decoded, DecodeError> {
+    Err(DecodeError::Shape(format!(
+        "expected a JSON object, got {}",
+        kind(&value)
+    )))
+}
+
+/// A schemaless JSON value decoded in one pass: an object becomes a row.
+enum Schemaless {
+    Row(Row),
+    Null,
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for Schemaless {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TopVisitor)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = Schemaless;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Schemaless, A::Error> {
+        let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(name) = map.next_key::<String>()? {
+            let CellValue(ty, value) = map.next_value()?;
+            cells.push(Cell { name, ty, value });
+        }
+        Ok(Schemaless::Row(Row { cells }))
+    }
+    fn visit_unit<E>(self) -> Result<Schemaless, E> {
+        Ok(Schemaless::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Schemaless, E> {
+        Ok(Schemaless::Other("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Schemaless, E> {
+        Ok(Schemaless::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Schemaless, E> {
+        Ok(Schemaless::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Schemaless, E> {
+        Ok(Schemaless::Other("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Schemaless, E> {
+        Ok(Schemaless::Other("a string"))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Schemaless, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Schemaless::Other("an array"))
+    }
+}
+
+/// One field's value with the type inferred from it (`None`: null, type unknown).
+struct CellValue(Option<ColumnType>, Datum);
+
+impl<'de> serde::Deserialize<'de> for CellValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CellVisitor)
+    }
+}
+
+struct CellVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CellVisitor {
+    type Value = CellValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<CellValue, E> {
+        Ok(CellValue(None, Datum::Null))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<CellValue, E> {
+        Ok(CellValue(Some(ColumnType::Boolean), Datum::Bool(b)))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<CellValue, E> {
+        Ok(CellValue(Some(ColumnType::BigInt), Datum::Int(i)))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<CellValue, E> {
+        Ok(match i64::try_from(u) {
+            Ok(i) => CellValue(Some(ColumnType::BigInt), Datum::Int(i)),
+            Err(_) => CellValue(Some(ColumnType::Double), Datum::Float(u as f64)),
         })
-        .collect();
-    Row { cells }
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<CellValue, E> {
+        Ok(CellValue(Some(ColumnType::Double), Datum::Float(f)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<CellValue, E> {
+        Ok(CellValue(
+            Some(ColumnType::Varchar),
+            Datum::Text(s.to_owned()),
+        ))
+    }
+    fn visit_string<E>(self, s: String) -> Result<CellValue, E> {
+        Ok(CellValue(Some(ColumnType::Varchar), Datum::Text(s)))
+    }
+    // Nested objects and arrays are kept as JSON text.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<CellValue, A::Error> {
+        let v: Value =
+            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(CellValue(
+            Some(ColumnType::Json),
+            Datum::Text(v.to_string()),
+        ))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CellValue, A::Error> {
+        let v: Value =
+            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(CellValue(
+            Some(ColumnType::Json),
+            Datum::Text(v.to_string()),
+        ))
+    }
 }
 
 fn envelope_row(schema: &Value, payload: Value) -> Result<Row, DecodeError> {

@@ -134,6 +134,9 @@ pub struct Claim {
 pub struct FlushOutcome {
     pub snapshot_id: Option<i64>,
     pub rows: u64,
+    /// Time spent appending rows (DDL included) and committing (offsets, lineage, COMMIT).
+    pub append: std::time::Duration,
+    pub commit: std::time::Duration,
 }
 
 /// Lake-side settings taken from the connector.
@@ -468,6 +471,8 @@ impl Lake {
         batch: &Batch,
         epochs: &BTreeMap<TopicPartition, i64>,
     ) -> Result<FlushOutcome, LakeError> {
+        let started = std::time::Instant::now();
+        let mut append = std::time::Duration::ZERO;
         let rows = self.in_transaction("flush", |lake| {
             let mut rows = 0;
             for (table, data) in &batch.tables {
@@ -477,6 +482,7 @@ impl Lake {
                 lake.ensure_table(table, data)?;
                 rows += lake.append(table, data)?;
             }
+            append = started.elapsed();
             lake.write_offsets(batch, epochs)?;
             let (message, extra) = lineage(&lake.settings.connector, batch, rows);
             lake.set_commit_message(&message, &extra)?;
@@ -485,6 +491,8 @@ impl Lake {
         Ok(FlushOutcome {
             snapshot_id: self.current_snapshot(),
             rows,
+            append,
+            commit: started.elapsed().saturating_sub(append),
         })
     }
 

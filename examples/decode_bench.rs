@@ -1,0 +1,56 @@
+//! Micro-benchmark of the pipeline's CPU path without Kafka or the lake: decode JSON orders
+//! and buffer them, then build the appender values. Prints ns per record for each stage.
+//! `cargo run --release --example decode_bench [N]`
+use std::time::Instant;
+
+use ducklake_sink::batch::{Batch, TopicPartition};
+use ducklake_sink::config::Converter;
+use ducklake_sink::decode::{decode_value, Decoded};
+use ducklake_sink::gen::order_json;
+use rand::SeedableRng;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300_000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let payloads: Vec<String> = (0..n)
+        .map(|i| order_json(&mut rng, i as u64, 1000, false).1)
+        .collect();
+    let tp = TopicPartition {
+        topic: "orders".into(),
+        partition: 0,
+    };
+
+    let t = Instant::now();
+    let mut rows = Vec::with_capacity(n);
+    for p in &payloads {
+        match decode_value(
+            Converter::Json {
+                schemas_enable: false,
+            },
+            Some(p.as_bytes()),
+        ) {
+            Ok(Decoded::Row(r)) => rows.push(r),
+            other => panic!("{other:?}"),
+        }
+    }
+    let decode = t.elapsed();
+
+    let t = Instant::now();
+    let mut batch = Batch::default();
+    let now = Instant::now();
+    for (i, r) in rows.into_iter().enumerate() {
+        batch
+            .put("orders", r, &tp, i as i64, Some(0), 150, now)
+            .unwrap();
+    }
+    let put = t.elapsed();
+    let per = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;
+    println!(
+        "records={n} decode_ns={:.0} put_ns={:.0}",
+        per(decode),
+        per(put)
+    );
+}
