@@ -225,3 +225,99 @@ fn an_unreachable_catalog_fails_loudly_after_the_retry_timeout() {
     assert!(log.contains("cannot attach DuckLake catalog"), "{log}");
     assert!(log.contains(&format!("port={port}")), "{log}");
 }
+
+/// Every row of the README's type table, end to end through the appender.
+#[test]
+fn every_mapped_connect_type_lands_in_its_column() {
+    let broker = Broker::start();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "typed", 1))
+        .unwrap();
+    let schema = r#"{"type":"struct","fields":[
+        {"field":"i8","type":"int8"},{"field":"i16","type":"int16"},{"field":"i32","type":"int32"},{"field":"i64","type":"int64"},
+        {"field":"f32","type":"float"},{"field":"f64","type":"double"},{"field":"ok","type":"boolean"},{"field":"s","type":"string"},
+        {"field":"raw","type":"bytes"},
+        {"field":"amount","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"3","connect.decimal.precision":"12"}},
+        {"field":"day","type":"int32","name":"io.debezium.time.Date"},
+        {"field":"at","type":"int64","name":"io.debezium.time.MicroTime"},
+        {"field":"ts","type":"int64","name":"org.apache.kafka.connect.data.Timestamp"},
+        {"field":"zts","type":"string","name":"io.debezium.time.ZonedTimestamp"},
+        {"field":"doc","type":"string","name":"io.debezium.data.Json"},
+        {"field":"id","type":"string","name":"io.debezium.data.Uuid"},
+        {"field":"tags","type":"array","items":{"type":"string"}},
+        {"field":"missing","type":"string","optional":true}]}"#;
+    let payload = r#"{"i8":-8,"i16":1600,"i32":-320000,"i64":6400000000,"f32":1.5,"f64":-2.25,"ok":true,"s":"héllo",
+        "raw":"AAEC","amount":"AeJA","day":19000,"at":3723000004,"ts":1700000000123,"zts":"2024-03-01T10:00:00Z",
+        "doc":"{\"a\":[1,2]}","id":"123e4567-e89b-12d3-a456-426614174000","tags":["x","y"],"missing":null}"#;
+    let message = format!(r#"{{"schema":{schema},"payload":{payload}}}"#);
+    produce_raw(&broker.bootstrap, "typed", &[Some(message.as_str())]);
+    let lake = LakeDir::new(
+        "types",
+        "typed",
+        &[("value.converter.schemas.enable", "true")],
+    );
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+
+    let conn = lake.open();
+    let got: Vec<(String, String, String)> = {
+        let mut stmt = conn
+            .prepare(
+                "UNPIVOT (SELECT * REPLACE (CAST(zts AT TIME ZONE 'UTC' AS VARCHAR) AS zts) FROM typed)
+                 ON COLUMNS(*)::VARCHAR INTO NAME col VALUE v",
+            )
+            .unwrap();
+        let values: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut stmt = conn
+            .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'lake' AND table_name = 'typed'")
+            .unwrap();
+        let types: std::collections::BTreeMap<String, String> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        values
+            .into_iter()
+            .map(|(c, v)| (c.clone(), types[&c].clone(), v))
+            .collect()
+    };
+    let expect = [
+        ("i8", "TINYINT", "-8"),
+        ("i16", "SMALLINT", "1600"),
+        ("i32", "INTEGER", "-320000"),
+        ("i64", "BIGINT", "6400000000"),
+        ("f32", "FLOAT", "1.5"),
+        ("f64", "DOUBLE", "-2.25"),
+        ("ok", "BOOLEAN", "true"),
+        ("s", "VARCHAR", "héllo"),
+        ("raw", "BLOB", "\\x00\\x01\\x02"),
+        ("amount", "DECIMAL(12,3)", "123.456"),
+        ("day", "DATE", "2022-01-08"),
+        ("at", "TIME", "01:02:03.000004"),
+        ("ts", "TIMESTAMP", "2023-11-14 22:13:20.123"),
+        ("zts", "TIMESTAMP WITH TIME ZONE", "2024-03-01 10:00:00"),
+        ("doc", "JSON", "{\"a\":[1,2]}"),
+        ("id", "UUID", "123e4567-e89b-12d3-a456-426614174000"),
+        ("tags", "JSON", "[\"x\",\"y\"]"),
+    ];
+    for (col, ty, value) in expect {
+        let row = got
+            .iter()
+            .find(|(c, _, _)| c == col)
+            .unwrap_or_else(|| panic!("no column {col}: {got:?}"));
+        assert_eq!(
+            (row.1.as_str(), row.2.as_str()),
+            (ty, value),
+            "column {col}"
+        );
+    }
+    // A null in an optional field: the column exists with its type, the value is NULL.
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM typed WHERE missing IS NULL"),
+        1
+    );
+}

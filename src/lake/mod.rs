@@ -3,19 +3,19 @@
 //! table, the covered offsets in `__ducklake_sink_offsets` and the lineage commit message, so
 //! data and offsets become visible together or not at all.
 
+mod arrow;
 pub mod sql;
 mod thread;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use duckdb::types::{TimeUnit, Value};
-use duckdb::{appender_params_from_iter, params, Connection};
+use duckdb::{params, Connection};
 use serde_json::json;
 
 use crate::batch::{Batch, TableBatch, TopicPartition};
 use crate::config::ConnectorConfig;
-use crate::decode::{ColumnType, Datum};
+use crate::decode::ColumnType;
 
 pub use thread::{LakeHandle, RetryPolicy};
 
@@ -622,12 +622,13 @@ impl Lake {
             .conn
             .appender_with_columns_to_catalog_and_db(table, LAKE, &self.settings.schema, &names)
             .map_err(sql_err(context()))?;
-        for row in 0..data.rows.len() {
-            let values = (0..names.len()).map(|col| to_value(data.value(row, col)));
-            appender
-                .append_row(appender_params_from_iter(values))
-                .map_err(sql_err(context()))?;
-        }
+        let columns = arrow::record_batch(data).map_err(|e| LakeError::Sql {
+            context: format!("{}: {e}", context()),
+            source: Box::new(duckdb::Error::AppendError),
+        })?;
+        appender
+            .append_record_batch(columns)
+            .map_err(sql_err(context()))?;
         appender.flush().map_err(sql_err(context()))?;
         Ok(data.rows.len() as u64)
     }
@@ -688,21 +689,6 @@ fn create_parent_dir(catalog_file: &str) {
     let path = Path::new(catalog_file.strip_prefix("duckdb:").unwrap_or(catalog_file));
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(parent);
-    }
-}
-
-fn to_value(d: &Datum) -> Value {
-    match d {
-        Datum::Null => Value::Null,
-        Datum::Bool(b) => Value::Boolean(*b),
-        Datum::Int(i) => Value::BigInt(*i),
-        Datum::Float(f) => Value::Double(*f),
-        Datum::Decimal(unscaled, scale) => Value::Text(Datum::decimal_text(*unscaled, *scale)),
-        Datum::Text(s) => Value::Text(s.clone()),
-        Datum::Bytes(b) => Value::Blob(b.clone()),
-        Datum::Date(days) => Value::Date32(*days),
-        Datum::Time(micros) => Value::Time64(TimeUnit::Microsecond, *micros),
-        Datum::Timestamp(micros) => Value::Timestamp(TimeUnit::Microsecond, *micros),
     }
 }
 
