@@ -1,5 +1,5 @@
 //! Micro-benchmark of the pipeline's CPU path without Kafka or the lake: decode JSON orders
-//! and buffer them, then build the appender values. Prints ns per record for each stage.
+//! and buffer them. Prints ns per record for each stage.
 //! `cargo run --release --example decode_bench [N]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
