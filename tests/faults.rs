@@ -128,6 +128,22 @@ fn two_workers_share_a_postgres_catalog_through_death_and_join() {
     third.signal("TERM");
     assert!(second.wait(MINUTE).success(), "{}", second.log_text());
     assert!(third.wait(MINUTE).success(), "{}", third.log_text());
+    for (name, w) in [("first", &first), ("second", &second), ("third", &third)] {
+        let log = w.log_text();
+        eprintln!(
+            "{name}: {} claims, {} flushes, {} lake retries (conflicts and races)",
+            log.matches("partitions claimed").count(),
+            log.matches("flushed").count(),
+            log.matches("transient lake failure; retrying").count()
+        );
+        for line in log
+            .lines()
+            .filter(|l| l.contains("transient lake failure"))
+            .take(2)
+        {
+            eprintln!("{name}:   {}", line.chars().take(300).collect::<String>());
+        }
+    }
     assert_exactly_once(&lake, &report);
 }
 

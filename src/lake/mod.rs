@@ -500,7 +500,7 @@ impl Lake {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT max(snapshot_id) FROM {}.snapshots()",
+                    "SELECT id::BIGINT FROM {}.current_snapshot()",
                     sql::ident(LAKE)
                 ),
                 [],
