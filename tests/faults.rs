@@ -38,6 +38,21 @@ fn producer(broker: &Broker, topic: &str, count: u64, rate: f64) -> JoinHandle<P
     std::thread::spawn(move || runtime().block_on(produce_orders(&opts)).unwrap())
 }
 
+/// A broker with a 4-partition `orders` topic, and a connector on a fresh PostgreSQL
+/// catalog (the cluster lives as long as the first element).
+fn postgres_stack(name: &str, extra: &[(&str, &str)]) -> (Postgres, Broker, LakeDir) {
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "orders", 4))
+        .unwrap();
+    let catalog = pg.catalog();
+    let mut config = vec![("ducklake.catalog", catalog.as_str())];
+    config.extend_from_slice(extra);
+    let lake = LakeDir::new(name, "orders", &config);
+    (pg, broker, lake)
+}
+
 /// Every order exactly once, and the lake offsets at the log end.
 fn assert_exactly_once(lake: &LakeDir, report: &ProduceReport) {
     let conn = lake.open();
@@ -98,17 +113,7 @@ fn crash_loop_of_kill_9_keeps_every_record_exactly_once() {
 #[test]
 fn two_workers_share_a_postgres_catalog_through_death_and_join() {
     let _serial = serial();
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    runtime()
-        .block_on(create_topic(&broker.bootstrap, "orders", 4))
-        .unwrap();
-    let catalog = pg.catalog();
-    let lake = LakeDir::new(
-        "shared",
-        "orders",
-        &[("ducklake.catalog", &catalog), ("flush.interval.ms", "500")],
-    );
+    let (_pg, broker, lake) = postgres_stack("shared", &[("flush.interval.ms", "500")]);
     let produced = producer(&broker, "orders", N, 4_000.0);
 
     let mut first = Worker::start(&lake, &broker, &[]);
@@ -150,18 +155,10 @@ fn two_workers_share_a_postgres_catalog_through_death_and_join() {
 #[test]
 fn a_zombie_that_resumes_after_its_partitions_moved_cannot_commit() {
     let _serial = serial();
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    runtime()
-        .block_on(create_topic(&broker.bootstrap, "orders", 4))
-        .unwrap();
-    let catalog = pg.catalog();
     // Long flush interval and no size trigger: the zombie surely holds records when frozen.
-    let lake = LakeDir::new(
+    let (_pg, broker, lake) = postgres_stack(
         "zombie",
-        "orders",
         &[
-            ("ducklake.catalog", &catalog),
             ("flush.interval.ms", "4000"),
             ("flush.max.records", "10000000"),
         ],
@@ -205,17 +202,7 @@ fn a_zombie_that_resumes_after_its_partitions_moved_cannot_commit() {
 #[test]
 fn a_catalog_outage_is_ridden_out_by_retrying() {
     let _serial = serial();
-    let pg = Postgres::start();
-    let broker = Broker::start();
-    runtime()
-        .block_on(create_topic(&broker.bootstrap, "orders", 4))
-        .unwrap();
-    let catalog = pg.catalog();
-    let lake = LakeDir::new(
-        "outage",
-        "orders",
-        &[("ducklake.catalog", &catalog), ("flush.interval.ms", "500")],
-    );
+    let (pg, broker, lake) = postgres_stack("outage", &[("flush.interval.ms", "500")]);
     let produced = producer(&broker, "orders", N, 5_000.0);
 
     let mut worker = Worker::start(&lake, &broker, &[]);
