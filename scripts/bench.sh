@@ -47,7 +47,7 @@ cat > "$WORK/bench.json" <<JSON
   "consumer.override.session.timeout.ms": "6000"}}
 JSON
 /usr/bin/time -f 'peak_rss_kb=%M wall_s=%e' -o "$WORK/time.txt" \
-  "$BIN_DIR/ducklake-sink" run --until-caught-up "$WORK/bench.json" 2> "$WORK/sink.log" || {
+  "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/bench.json" 2> "$WORK/sink.log" || {
   echo "bench: the sink failed:" >&2; tail -20 "$WORK/sink.log" >&2; exit 1; }
 summary=$(grep "run summary" "$WORK/sink.log" | tail -1)
 flushes=$(grep -c "flushed" "$WORK/sink.log" || true)

@@ -41,7 +41,7 @@ echo "demo: tansu broker on $KAFKA_BOOTSTRAP_SERVERS"
 
 echo "demo: running ducklake-sink until the topic is drained"
 start=$(date +%s.%N)
-"$BIN_DIR/ducklake-sink" run --until-caught-up "$CONNECTOR"
+"$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$CONNECTOR"
 end=$(date +%s.%N)
 python3 -c "print(f'demo: sink drained $COUNT orders in {$end-$start:.1f}s (including the consumer group join)')"
 

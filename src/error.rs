@@ -26,6 +26,11 @@ pub enum Error {
     },
     #[error("connector task failed: {0}")]
     Task(String),
+    #[error("cannot listen on {addr} for /metrics and status: {source} (is another worker or Kafka Connect using it? choose one with --http-addr, or --http-addr off)")]
+    Http {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("connector `{connector}`: no Kafka broker reachable for {seconds} s (errors.retry.timeout); check --bootstrap-servers / $KAFKA_BOOTSTRAP_SERVERS and the broker. Nothing was committed past the last flush")]
     BrokerUnreachable { connector: String, seconds: u64 },
     /// The lake's offset does not fit the log: beyond its end, or before its start.
@@ -55,6 +60,7 @@ impl Error {
             Self::Config(_)
             | Self::Record { .. }
             | Self::Task(_)
+            | Self::Http { .. }
             | Self::BrokerUnreachable { .. }
             | Self::OffsetOutOfRange { .. }
             | Self::TopicChanged { .. } => false,

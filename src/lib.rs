@@ -8,8 +8,10 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod gen;
+pub mod http;
 pub mod inspect;
 pub mod lake;
+pub mod metrics;
 pub mod pipeline;
 pub mod source;
 

@@ -9,6 +9,7 @@
 //! - Kafka's committed offsets are written only after the lake commit, as an advisory copy.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::CommitMode;
@@ -22,6 +23,7 @@ use crate::config::{ConnectorConfig, StartPolicy};
 use crate::decode::{decode_value, Decoded};
 use crate::error::Error;
 use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy};
+use crate::metrics::{Metrics, State};
 use crate::source::{position, Source, SourceEvent};
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
@@ -31,6 +33,8 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub bootstrap_servers: String,
+    /// Address of the HTTP listener (`/metrics`, `/health`, status); `None`: no listener.
+    pub http_addr: Option<String>,
     /// Stop (flush, commit, exit) once every assigned partition is caught up with its high
     /// watermark: for batch jobs, demos and benchmarks.
     pub until_caught_up: bool,
@@ -54,6 +58,8 @@ struct Inflight {
     reply: oneshot::Receiver<Result<FlushOutcome, LakeError>>,
     offsets: BTreeMap<TopicPartition, i64>,
     records: usize,
+    rows_per_table: Vec<(String, u64)>,
+    newest_timestamp_ms: Option<i64>,
     reason: &'static str,
     started: Instant,
 }
@@ -92,6 +98,9 @@ struct Pipeline {
     verify: HashMap<TopicPartition, i64>,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
+    metrics: Arc<Metrics>,
+    /// Records consumed per topic since the last publication to `metrics`.
+    consumed: HashMap<String, u64>,
     /// Table of each topic, from `table.name.format`.
     routes: HashMap<String, String>,
     last_tp: Option<TopicPartition>,
@@ -107,7 +116,27 @@ struct Pipeline {
 pub async fn run_connector(
     config: ConnectorConfig,
     options: RunOptions,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) -> Result<RunSummary, Error> {
+    let name = config.name.clone();
+    metrics.update(&name, |m| m.state = State::Unassigned);
+    let result = run_connector_inner(config, options, shutdown, metrics.clone()).await;
+    metrics.update(&name, |m| match &result {
+        Ok(_) => m.state = State::Stopped,
+        Err(e) => {
+            m.state = State::Failed;
+            m.error = Some(e.to_string());
+        }
+    });
+    result
+}
+
+async fn run_connector_inner(
+    config: ConnectorConfig,
+    options: RunOptions,
     mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> Result<RunSummary, Error> {
     let (lake, lake_thread) = tokio::task::spawn_blocking({
         let settings = LakeSettings::from(&config);
@@ -115,7 +144,8 @@ pub async fn run_connector(
             timeout: Duration::from_millis(config.retry_timeout_ms),
             max_delay: Duration::from_millis(config.retry_delay_max_ms),
         };
-        move || LakeHandle::open(settings, retry)
+        let metrics = metrics.clone();
+        move || LakeHandle::open(settings, retry, metrics)
     })
     .await
     .map_err(|_| LakeError::Gone)??;
@@ -142,6 +172,8 @@ pub async fn run_connector(
         verify: HashMap::new(),
         watermarks: HashMap::new(),
         stopping: false,
+        metrics: metrics.clone(),
+        consumed: HashMap::new(),
         routes: HashMap::new(),
         last_tp: None,
         broker_down_since: None,
@@ -216,6 +248,7 @@ impl Pipeline {
             }
         }
         self.flush_all("shutdown").await?;
+        self.publish_counts();
         let committed: BTreeMap<_, _> = self
             .committed
             .iter()
@@ -226,6 +259,18 @@ impl Pipeline {
         }
         tracing::info!(connector = %self.config.name, records = self.summary.records, rows = self.summary.rows, flushes = self.summary.flushes, snapshot = ?self.summary.last_snapshot, "connector stopped");
         Ok(())
+    }
+
+    /// Moves the per-topic record counts gathered since the last call into the metrics.
+    fn publish_counts(&mut self) {
+        let skipped = self.summary.skipped;
+        let consumed = std::mem::take(&mut self.consumed);
+        self.metrics.update(&self.config.name, |m| {
+            for (topic, n) in consumed {
+                *m.consumed.entry(topic).or_default() += n;
+            }
+            m.skipped = skipped;
+        });
     }
 
     fn begin_stop(&mut self, why: &str) {
@@ -326,6 +371,17 @@ impl Pipeline {
                             starts.insert(tp.clone(), start);
                             self.assigned.insert(tp);
                         }
+                        self.metrics.update(&self.config.name, |m| {
+                            m.state = State::Running;
+                            for (tp, c) in &claims {
+                                let ps = m
+                                    .partitions
+                                    .entry((tp.topic.clone(), tp.partition))
+                                    .or_default();
+                                ps.epoch = Some(c.epoch);
+                                ps.committed = c.next_offset;
+                            }
+                        });
                         tracing::info!(starts = ?starts, epochs = ?claims.values().map(|c| c.epoch).collect::<Vec<_>>(), "partitions claimed; consuming from the lake offsets");
                         let _ = reply.send(Ok(starts));
                     }
@@ -343,6 +399,7 @@ impl Pipeline {
                 match self.flush_all("revocation").await {
                     Ok(()) => {}
                     Err(Error::Lake(e @ LakeError::Fenced { .. })) => {
+                        self.metrics.update(&self.config.name, |m| m.fenced += 1);
                         tracing::warn!(error = %e, "revoked partitions were already claimed elsewhere; batch dropped");
                         self.inflight = None;
                         self.batch = Batch::default();
@@ -356,6 +413,11 @@ impl Pipeline {
                 if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
                     tracing::warn!(error = %e, "kafka offset commit on revocation failed (the lake holds the offsets)");
                 }
+                self.metrics.update(&self.config.name, |m| {
+                    for tp in &partitions {
+                        m.partitions.remove(&(tp.topic.clone(), tp.partition));
+                    }
+                });
                 for tp in &partitions {
                     self.assigned.remove(tp);
                     self.expected.remove(tp);
@@ -369,6 +431,14 @@ impl Pipeline {
                 watermarks,
                 broker_up,
             } => {
+                self.publish_counts();
+                self.metrics.update(&self.config.name, |m| {
+                    for (tp, hw) in &watermarks {
+                        if let Some(ps) = m.partitions.get_mut(&(tp.topic.clone(), tp.partition)) {
+                            ps.high_watermark = Some(*hw);
+                        }
+                    }
+                });
                 if broker_up {
                     self.broker_down_since = None;
                 } else {
@@ -515,6 +585,12 @@ impl Pipeline {
         }
         self.summary.records += 1;
         self.summary.bytes += size as u64;
+        match self.consumed.get_mut(&tp.topic) {
+            Some(n) => *n += 1,
+            None => {
+                self.consumed.insert(tp.topic.clone(), 1);
+            }
+        }
         self.first_record_at.get_or_insert(now);
         Ok(())
     }
@@ -530,6 +606,16 @@ impl Pipeline {
             .map(|(tp, r)| (tp.clone(), r.next_offset()))
             .collect();
         let records = batch.records();
+        let rows_per_table = batch
+            .tables
+            .iter()
+            .map(|(t, b)| (t.clone(), b.rows.len() as u64))
+            .collect();
+        let newest_timestamp_ms = batch
+            .offsets
+            .values()
+            .filter_map(|r| r.max_timestamp_ms)
+            .max();
         let epochs = batch
             .offsets
             .keys()
@@ -540,6 +626,8 @@ impl Pipeline {
             reply,
             offsets,
             records,
+            rows_per_table,
+            newest_timestamp_ms,
             reason,
             started: Instant::now(),
         });
@@ -550,7 +638,34 @@ impl Pipeline {
         let Some(done) = self.inflight.take() else {
             return Ok(());
         };
-        let outcome = result?;
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                if matches!(e, LakeError::Fenced { .. }) {
+                    self.metrics.update(&self.config.name, |m| m.fenced += 1);
+                }
+                return Err(e.into());
+            }
+        };
+        self.metrics.update(&self.config.name, |m| {
+            for (table, rows) in &done.rows_per_table {
+                *m.rows.entry(table.clone()).or_default() += rows;
+            }
+            *m.flushes.entry(done.reason).or_default() += 1;
+            m.flush_seconds
+                .observe(done.started.elapsed().as_secs_f64());
+            m.flush_records.observe(done.records as f64);
+            m.last_snapshot = outcome.snapshot_id.or(m.last_snapshot);
+            if let Some(ts) = done.newest_timestamp_ms {
+                m.newest_committed_ms = Some(m.newest_committed_ms.map_or(ts, |old| old.max(ts)));
+            }
+            for (tp, next) in &done.offsets {
+                m.partitions
+                    .entry((tp.topic.clone(), tp.partition))
+                    .or_default()
+                    .committed = Some(*next);
+            }
+        });
         tracing::info!(
             connector = %self.config.name,
             reason = done.reason,
@@ -638,11 +753,31 @@ pub async fn run(
     if *shutdown.borrow() {
         let _ = stop_all.send(true);
     }
+    let metrics = Arc::new(Metrics::default());
+    let http = match &options.http_addr {
+        Some(addr) => {
+            let (listener, local) =
+                crate::http::bind(addr)
+                    .await
+                    .map_err(|source| Error::Http {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+            tracing::info!(addr = %local, "http listener: /metrics /health /connectors/<name>/status");
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                metrics.clone(),
+                local.to_string(),
+            )))
+        }
+        None => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, config) in configs.into_iter().enumerate() {
         let options = options.clone();
         let rx = stop_rx.clone();
-        tasks.spawn(async move { (i, run_connector(config, options, rx).await) });
+        let metrics = metrics.clone();
+        tasks.spawn(async move { (i, run_connector(config, options, rx, metrics).await) });
     }
     let mut summaries = BTreeMap::new();
     let mut first_error = None;
@@ -660,6 +795,9 @@ pub async fn run(
                 first_error.get_or_insert(Error::Task(join.to_string()));
             }
         }
+    }
+    if let Some(http) = http {
+        http.abort();
     }
     match first_error {
         Some(e) => Err(e),

@@ -187,7 +187,13 @@ fn an_unreachable_broker_fails_loudly_after_the_retry_timeout() {
     let lake = LakeDir::new("no-broker", "events", &[("errors.retry.timeout", "3000")]);
     let started = std::time::Instant::now();
     let out = Command::new(SINK)
-        .args(["run", "--bootstrap-servers", &format!("127.0.0.1:{port}")])
+        .args([
+            "run",
+            "--http-addr",
+            "off",
+            "--bootstrap-servers",
+            &format!("127.0.0.1:{port}"),
+        ])
         .arg(&lake.connector)
         .output()
         .unwrap();

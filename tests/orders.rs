@@ -330,3 +330,114 @@ fn a_sqlite_catalog_works_too() {
     assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 5_000);
     assert_eq!(lake.offsets(&conn, "orders"), report.end_offsets());
 }
+
+/// GET `path` from the worker's HTTP listener: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample line (`name{labels} value`) of a Prometheus text page.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_health_and_status_tell_the_operator_what_happens() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-http", "orders", &[("flush.max.records", "1000")]);
+    let report = orders(&broker, "orders", 5_000, 2, 1, false, None);
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    worker.wait_for_log("http listener", MINUTE);
+    let log = worker.log_text();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("http listener"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    // Wait until every record is committed, as the metrics tell it.
+    let deadline = std::time::Instant::now() + MINUTE;
+    let mut page = String::new();
+    while std::time::Instant::now() < deadline {
+        page = http_get(&addr, "/metrics").1;
+        if sample(
+            &page,
+            r#"ducklake_sink_rows_written_total{connector="orders-http",table="orders"}"#,
+        ) == Some(5_000.0)
+            && sample(
+                &page,
+                r#"ducklake_sink_consumer_lag{connector="orders-http",topic="orders",partition="0"}"#,
+            ) == Some(0.0)
+            && sample(
+                &page,
+                r#"ducklake_sink_consumer_lag{connector="orders-http",topic="orders",partition="1"}"#,
+            ) == Some(0.0)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let series = |s: &str| sample(&page, s).unwrap_or_else(|| panic!("no {s} in:\n{page}"));
+    assert_eq!(
+        series(r#"ducklake_sink_rows_written_total{connector="orders-http",table="orders"}"#),
+        5_000.0
+    );
+    assert_eq!(
+        series(r#"ducklake_sink_connector_running{connector="orders-http"}"#),
+        1.0
+    );
+    assert_eq!(
+        series(
+            r#"ducklake_sink_consumer_lag{connector="orders-http",topic="orders",partition="0"}"#
+        ),
+        0.0
+    );
+    let flushes = series(r#"ducklake_sink_flush_duration_seconds_count{connector="orders-http"}"#);
+    assert!(
+        flushes >= 5.0,
+        "{flushes} flushes for 5,000 records at 1,000 per flush"
+    );
+    assert!(series(r#"ducklake_sink_freshness_seconds{connector="orders-http"}"#) < 600.0);
+    assert!(page.contains("# TYPE ducklake_sink_flush_size_records histogram"));
+
+    let (status, body) = http_get(&addr, "/health");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = http_get(&addr, "/connectors/orders-http/status");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["connector"]["state"], "RUNNING");
+    assert_eq!(json["tasks"][0]["state"], "RUNNING");
+    let next: std::collections::BTreeMap<i32, i64> = json["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap() as i32,
+                p["lake_next_offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(next, report.end_offsets());
+    assert_eq!(http_get(&addr, "/connectors/nope/status").0, 404);
+
+    worker.signal("TERM");
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+}

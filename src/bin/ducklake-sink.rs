@@ -30,6 +30,10 @@ enum Command {
         /// high watermark — for batch jobs, demos and benchmarks.
         #[arg(long)]
         until_caught_up: bool,
+        /// HTTP listener for /metrics (Prometheus), /health and /connectors/<name>/status;
+        /// `off` for none. Port 0 picks a free port (logged).
+        #[arg(long, default_value = "0.0.0.0:8083")]
+        http_addr: String,
         /// Connector files (Kafka Connect JSON).
         #[arg(required = true)]
         connectors: Vec<PathBuf>,
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Run {
             bootstrap_servers,
             until_caught_up,
+            http_addr,
             connectors,
         } => {
             let configs: Result<Vec<_>, _> = connectors
@@ -145,6 +150,7 @@ fn main() -> ExitCode {
                 bootstrap_servers: bootstrap_servers
                     .unwrap_or_else(ducklake_sink::default_bootstrap_servers),
                 until_caught_up,
+                http_addr: (http_addr != "off").then_some(http_addr),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -78,6 +78,17 @@ pub enum LakeError {
 }
 
 impl LakeError {
+    /// A commit that lost against a concurrent writer (another worker's flush or claim).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Sql { source, .. } => {
+                let text = source.to_string();
+                text.contains("Failed to commit") || text.contains("onflict")
+            }
+            _ => false,
+        }
+    }
+
     /// Failures that a later attempt may not hit (catalog unreachable or restarting, commit
     /// conflicts between workers, a catalog being initialised by another worker). Judged by
     /// DuckDB's error text: its error codes do not tell these apart.

@@ -9,7 +9,7 @@
 //! attempt is visible, and offsets never move past data that was not committed.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::{Claim, FlushOutcome, Lake, LakeError, LakeSettings};
 use crate::batch::{Batch, TopicPartition};
+use crate::metrics::Metrics;
 
 /// How long and how often to retry transient lake failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,7 @@ struct Worker {
     settings: LakeSettings,
     retry: RetryPolicy,
     lake: Option<Lake>,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -89,6 +91,11 @@ impl Worker {
                 }
                 Err(e) if e.is_retryable() && started.elapsed() < self.retry.timeout => {
                     attempt += 1;
+                    let conflict = e.is_conflict();
+                    self.metrics.update(&self.settings.connector, |m| {
+                        m.lake_retries += 1;
+                        m.commit_conflicts += u64::from(conflict);
+                    });
                     let left = self.retry.timeout.saturating_sub(started.elapsed());
                     let delay = self.retry.delay(attempt).min(left);
                     tracing::warn!(what, attempt, delay_ms = delay.as_millis() as u64, error = %e, "transient lake failure; retrying");
@@ -117,6 +124,7 @@ impl LakeHandle {
     pub fn open(
         settings: LakeSettings,
         retry: RetryPolicy,
+        metrics: Arc<Metrics>,
     ) -> Result<(Self, JoinHandle<()>), LakeError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -127,6 +135,7 @@ impl LakeHandle {
                     settings,
                     retry,
                     lake: None,
+                    metrics,
                 };
                 let opened = worker.with_retry("attach", |_| Ok(()));
                 let ok = opened.is_ok();

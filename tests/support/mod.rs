@@ -197,7 +197,8 @@ impl Worker {
         let mut cmd = Command::new(SINK);
         cmd.arg("run")
             .arg("--bootstrap-servers")
-            .arg(&broker.bootstrap);
+            .arg(&broker.bootstrap)
+            .args(["--http-addr", "127.0.0.1:0"]);
         cmd.args(extra_args).arg(&lake.connector);
         cmd.env("RUST_LOG", "info")
             .stdout(Stdio::null())
