@@ -99,6 +99,8 @@ pub struct ConnectorStats {
     pub lake_retries: u64,
     pub commit_conflicts: u64,
     pub fenced: u64,
+    pub maintenance_runs: u64,
+    pub data_files: Option<u64>,
     pub last_snapshot: Option<i64>,
     /// Newest Kafka timestamp (ms) among committed records.
     pub newest_committed_ms: Option<i64>,
@@ -119,6 +121,8 @@ impl Default for ConnectorStats {
             lake_retries: 0,
             commit_conflicts: 0,
             fenced: 0,
+            maintenance_runs: 0,
+            data_files: None,
             last_snapshot: None,
             newest_committed_ms: None,
             partitions: BTreeMap::new(),
@@ -249,6 +253,22 @@ impl Metrics {
             "counter",
             "Flushes refused because another worker had claimed the partitions.",
             each(&|c, s| vec![(labels(&[("connector", c)]), s.fenced.to_string())]),
+        );
+        family(
+            "ducklake_sink_maintenance_runs_total",
+            "counter",
+            "Completed maintenance runs (inlined data flushed, adjacent files merged, snapshots expired).",
+            each(&|c, s| vec![(labels(&[("connector", c)]), s.maintenance_runs.to_string())]),
+        );
+        family(
+            "ducklake_sink_data_files",
+            "gauge",
+            "Parquet data files of the lake's tables after the last maintenance run.",
+            each(&|c, s| {
+                s.data_files
+                    .map(|n| vec![(labels(&[("connector", c)]), n.to_string())])
+                    .unwrap_or_default()
+            }),
         );
         family(
             "ducklake_sink_last_snapshot_id",

@@ -98,6 +98,8 @@ struct Pipeline {
     verify: HashMap<TopicPartition, i64>,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
+    /// When table maintenance runs next (`None`: off).
+    next_maintenance: Option<Instant>,
     metrics: Arc<Metrics>,
     /// Records consumed per topic since the last publication to `metrics`.
     consumed: HashMap<String, u64>,
@@ -153,6 +155,8 @@ async fn run_connector_inner(
     let source = Source::start(&config, &options.bootstrap_servers, events_tx)?;
     tracing::info!(connector = %config.name, group = %config.group_id(), topics = ?config.topics, "connector started");
     let retry_timeout = Duration::from_millis(config.retry_timeout_ms);
+    let next_maintenance = (config.maintenance_interval_ms > 0)
+        .then(|| Instant::now() + Duration::from_millis(config.maintenance_interval_ms));
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -172,6 +176,7 @@ async fn run_connector_inner(
         verify: HashMap::new(),
         watermarks: HashMap::new(),
         stopping: false,
+        next_maintenance,
         metrics: metrics.clone(),
         consumed: HashMap::new(),
         routes: HashMap::new(),
@@ -237,6 +242,7 @@ impl Pipeline {
                     self.start_flush(reason.as_str())?;
                 }
             }
+            self.maybe_maintain()?;
             if self.until_caught_up && !self.stopping {
                 if self.inflight.is_none() && !self.batch.is_empty() && self.drained() {
                     // Everything there is has been read: no reason to wait for the interval.
@@ -258,6 +264,24 @@ impl Pipeline {
             tracing::warn!(error = %e, "final kafka offset commit failed (the lake holds the offsets)");
         }
         tracing::info!(connector = %self.config.name, records = self.summary.records, rows = self.summary.rows, flushes = self.summary.flushes, snapshot = ?self.summary.last_snapshot, "connector stopped");
+        Ok(())
+    }
+
+    /// Queues table maintenance when it is due. The lake thread runs it between flushes;
+    /// the loop wakes at least once a second (statistics), so an idle connector keeps its
+    /// schedule.
+    fn maybe_maintain(&mut self) -> Result<(), Error> {
+        let Some(due) = self.next_maintenance else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < due || self.stopping {
+            return Ok(());
+        }
+        let retention = self.config.snapshot_retention_ms.map(Duration::from_millis);
+        self.lake.maintain(retention)?;
+        self.next_maintenance =
+            Some(now + Duration::from_millis(self.config.maintenance_interval_ms));
         Ok(())
     }
 

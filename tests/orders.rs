@@ -441,3 +441,57 @@ fn metrics_health_and_status_tell_the_operator_what_happens() {
     worker.signal("TERM");
     assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
 }
+
+#[test]
+fn maintenance_merges_the_small_files_of_frequent_flushes_and_keeps_every_row() {
+    let broker = Broker::start();
+    // Tiny flushes: one Parquet file each, the small-file problem of every streaming sink.
+    let lake = LakeDir::new(
+        "orders-maintained",
+        "orders",
+        &[
+            ("flush.max.records", "200"),
+            ("ducklake.maintenance.interval.ms", "1000"),
+        ],
+    );
+    orders(&broker, "orders", 6_000, 2, 1, false, None);
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    // Runs before the first flush find nothing to do; wait for one that merged something.
+    let runs = |log: &str| -> Vec<(u64, u64)> {
+        log.lines()
+            .filter(|l| l.contains("maintenance done"))
+            .filter_map(|l| {
+                let field = |name: &str| -> Option<u64> {
+                    l.split(&format!("{name}="))
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                };
+                Some((field("files_before")?, field("files_after")?))
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + MINUTE;
+    while std::time::Instant::now() < deadline
+        && !runs(&worker.log_text()).iter().any(|(b, a)| a < b)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    worker.signal("TERM");
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    let runs = runs(&worker.log_text());
+    eprintln!("maintenance runs (data files before -> after): {runs:?}");
+    assert!(
+        runs.iter().any(|(before, after)| after < before),
+        "no maintenance run reduced the file count:\n{}",
+        worker.log_text()
+    );
+    let conn = lake.open();
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 6_000);
+    assert_eq!(
+        count(&conn, "SELECT count(DISTINCT order_id) FROM orders"),
+        6_000
+    );
+}

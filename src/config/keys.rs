@@ -15,6 +15,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ducklake.data.path",
     "ducklake.schema",
     "ducklake.data.inlining.row.limit",
+    "ducklake.maintenance.interval.ms",
+    "ducklake.snapshot.retention.ms",
     "table.name.format",
     "auto.create",
     "insert.mode",

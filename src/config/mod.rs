@@ -90,6 +90,11 @@ pub struct ConnectorConfig {
     pub retry_timeout_ms: u64,
     /// `errors.retry.delay.max.ms`: the longest wait between two attempts.
     pub retry_delay_max_ms: u64,
+    /// `ducklake.maintenance.interval.ms`: how often table upkeep runs; 0 turns it off.
+    pub maintenance_interval_ms: u64,
+    /// `ducklake.snapshot.retention.ms`: snapshots older than this are expired by maintenance
+    /// and their files deleted; `None` (`-1`, the default) keeps the whole history.
+    pub snapshot_retention_ms: Option<u64>,
 }
 
 /// Start position of a partition that has no offset in the lake (`auto.offset.reset`).
@@ -339,6 +344,28 @@ impl ConnectorConfig {
             }
         };
         let retry_delay_max_ms = raw.take_positive("errors.retry.delay.max.ms", 60_000)?;
+        let maintenance_interval_ms = raw
+            .take_parsed::<u64>(
+                "ducklake.maintenance.interval.ms",
+                "a non-negative number of milliseconds (0: off)",
+            )?
+            .unwrap_or(600_000);
+        let snapshot_retention_ms = match raw.take_parsed::<i64>(
+            "ducklake.snapshot.retention.ms",
+            "a number of milliseconds (-1: keep all)",
+        )? {
+            None | Some(-1) => None,
+            Some(n) if n > 0 => Some(n as u64),
+            Some(n) => {
+                return Err(key_err(
+                    &file,
+                    "ducklake.snapshot.retention.ms",
+                    &format!(
+                        "expected -1 (keep all) or a positive number of milliseconds, got `{n}`"
+                    ),
+                ))
+            }
+        };
         match raw.take("errors.tolerance").as_deref().map(str::trim) {
             None | Some("none") => {}
             Some("all") => {
@@ -421,6 +448,8 @@ impl ConnectorConfig {
             start_policy,
             retry_timeout_ms,
             retry_delay_max_ms,
+            maintenance_interval_ms,
+            snapshot_retention_ms,
         })
     }
 }
@@ -463,6 +492,8 @@ impl fmt::Debug for ConnectorConfig {
             .field("start_policy", &self.start_policy)
             .field("retry_timeout_ms", &self.retry_timeout_ms)
             .field("retry_delay_max_ms", &self.retry_delay_max_ms)
+            .field("maintenance_interval_ms", &self.maintenance_interval_ms)
+            .field("snapshot_retention_ms", &self.snapshot_retention_ms)
             .finish()
     }
 }

@@ -42,6 +42,8 @@ type Reply<T> = oneshot::Sender<Result<T, LakeError>>;
 
 enum Request {
     Claim(Vec<TopicPartition>, Reply<BTreeMap<TopicPartition, Claim>>),
+    /// Table upkeep between flushes; `None`: keep every snapshot.
+    Maintain(Option<Duration>),
     Flush(
         Box<Batch>,
         BTreeMap<TopicPartition, i64>,
@@ -149,6 +151,26 @@ impl LakeHandle {
                             let _ = reply
                                 .send(worker.with_retry("claim", |lake| lake.claim(&partitions)));
                         }
+                        Request::Maintain(retention) => {
+                            let started = Instant::now();
+                            match worker.with_retry("maintenance", |lake| lake.maintain(retention)) {
+                                Ok(files) => {
+                                    worker.metrics.update(&worker.settings.connector, |m| {
+                                        m.maintenance_runs += 1;
+                                        m.data_files = Some(files.after);
+                                    });
+                                    tracing::info!(
+                                        connector = %worker.settings.connector,
+                                        files_before = files.before,
+                                        files_after = files.after,
+                                        ms = started.elapsed().as_millis() as u64,
+                                        "maintenance done"
+                                    );
+                                }
+                                // Upkeep failing must not stop ingestion: the next run tries again.
+                                Err(e) => tracing::warn!(connector = %worker.settings.connector, error = %e, "maintenance failed"),
+                            }
+                        }
                         Request::Flush(batch, epochs, reply) => {
                             let _ = reply.send(
                                 worker.with_retry("flush", |lake| lake.flush(&batch, &epochs)),
@@ -160,6 +182,14 @@ impl LakeHandle {
             .map_err(|_| LakeError::Gone)?;
         ready_rx.recv().map_err(|_| LakeError::Gone)??;
         Ok((Self { tx }, thread))
+    }
+
+    /// Queues table maintenance (see [`Lake::maintain`]); runs between flushes, never
+    /// concurrently with one.
+    pub fn maintain(&self, retention: Option<Duration>) -> Result<(), LakeError> {
+        self.tx
+            .send(Request::Maintain(retention))
+            .map_err(|_| LakeError::Gone)
     }
 
     /// Claims partitions for this worker (see [`Lake::claim`]).
