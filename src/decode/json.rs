@@ -14,40 +14,42 @@ pub enum JsonMode {
 }
 
 pub fn decode_json(bytes: &[u8], mode: JsonMode) -> Result<Decoded, DecodeError> {
-    if mode == JsonMode::Schemaless {
-        // Straight from the bytes to cells, without an intermediate `Value` tree: this is
-        // the hot path of plain JSON topics.
-        return match serde_json::from_slice::<Schemaless>(bytes) {
-            Ok(Schemaless::Row(row)) => Ok(Decoded::Row(row)),
-            Ok(Schemaless::Null) => Ok(Decoded::Tombstone),
-            Ok(Schemaless::Other(what)) => Err(DecodeError::Shape(format!(
-                "expected a JSON object, got {what}"
-            ))),
-            Err(e) => Err(DecodeError::NotJson(e.to_string())),
-        };
+    match mode {
+        JsonMode::Schemaless => decode_schemaless(bytes),
+        JsonMode::Envelope => decode_envelope(bytes),
     }
+}
+
+/// Straight from the bytes to cells, without an intermediate `Value` tree: the hot path of
+/// plain JSON topics.
+fn decode_schemaless(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    match serde_json::from_slice::<Schemaless>(bytes) {
+        Ok(Schemaless::Row(row)) => Ok(Decoded::Row(row)),
+        Ok(Schemaless::Null) => Ok(Decoded::Tombstone),
+        Ok(Schemaless::Other(what)) => Err(DecodeError::Shape(format!(
+            "expected a JSON object, got {what}"
+        ))),
+        Err(e) => Err(DecodeError::NotJson(e.to_string())),
+    }
+}
+
+fn decode_envelope(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    match mode {
-        JsonMode::Schemaless => unreachable_schemaless(value),
-        JsonMode::Envelope => {
-            let Value::Object(mut env) = value else {
-                return Err(DecodeError::Shape(
-                    "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}".into(),
-                ));
-            };
-            let (Some(schema), Some(payload)) = (env.remove("schema"), env.remove("payload"))
-            else {
-                return Err(DecodeError::Shape(
-                    "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}; set value.converter.schemas.enable=false for plain JSON".into(),
-                ));
-            };
-            if payload.is_null() {
-                return Ok(Decoded::Tombstone);
-            }
-            envelope_row(&schema, payload).map(Decoded::Row)
-        }
+    let Value::Object(mut env) = value else {
+        return Err(DecodeError::Shape(
+            "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}".into(),
+        ));
+    };
+    let (Some(schema), Some(payload)) = (env.remove("schema"), env.remove("payload")) else {
+        return Err(DecodeError::Shape(
+            "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}; set value.converter.schemas.enable=false for plain JSON".into(),
+        ));
+    };
+    if payload.is_null() {
+        return Ok(Decoded::Tombstone);
     }
+    envelope_row(&schema, payload).map(Decoded::Row)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -59,14 +61,6 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// Never reached: schemaless JSON returns early. Kept total so the match stays exhaustive.
-fn unreachable_schemaless(value: Value) -> Result<Decoded, DecodeError> {
-    Err(DecodeError::Shape(format!(
-        "expected a JSON object, got {}",
-        kind(&value)
-    )))
 }
 
 /// A schemaless JSON value decoded in one pass: an object becomes a row.

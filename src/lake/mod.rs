@@ -272,32 +272,6 @@ impl Lake {
             .map_err(sql_err("cannot create the schema and offsets table"))
     }
 
-    /// The lake's `next_offset` per partition for this connector (partitions claimed but
-    /// never committed are left out).
-    pub fn read_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>, LakeError> {
-        let query = format!(
-            "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ? AND next_offset IS NOT NULL",
-            self.table_ref(OFFSETS_TABLE)
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&query)
-            .map_err(sql_err("cannot read lake offsets"))?;
-        let rows = stmt
-            .query_map(params![self.settings.connector], |r| {
-                Ok((
-                    TopicPartition {
-                        topic: r.get(0)?,
-                        partition: r.get(1)?,
-                    },
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(sql_err("cannot read lake offsets"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sql_err("cannot read lake offsets"))
-    }
-
     /// Takes ownership of `partitions` for this worker: in one transaction, bumps each
     /// partition's epoch (creating its row when missing) and returns where to resume. Any
     /// worker still holding an older epoch can no longer commit for these partitions.
