@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
 
-use ducklake_sink::batch::{Batch, TopicPartition};
-use ducklake_sink::config::Converter;
-use ducklake_sink::decode::{decode_value, Decoded};
+use ducklake_sink::batch::{Batch, Position, TopicPartition};
+use ducklake_sink::config::{Converter, InsertMode, PkMode};
+use ducklake_sink::decode::{DecodeSettings, EnvelopeMode, RecordDecoder};
 use ducklake_sink::gen::order_json;
 use rand::SeedableRng;
 
@@ -24,28 +24,42 @@ fn main() {
         partition: 0,
     };
 
+    let mut decoder = RecordDecoder::new(DecodeSettings {
+        key_converter: Converter::String,
+        value_converter: Converter::Json {
+            schemas_enable: false,
+        },
+        envelope: EnvelopeMode::Auto,
+        insert_mode: InsertMode::Append,
+        pk_mode: PkMode::RecordKey,
+        pk_fields: Vec::new(),
+        delete_enabled: false,
+        truncate_enabled: false,
+    });
     let t = Instant::now();
-    let mut rows = Vec::with_capacity(n);
+    let mut changes = Vec::with_capacity(n);
     for p in &payloads {
-        match decode_value(
-            Converter::Json {
-                schemas_enable: false,
-            },
-            Some(p.as_bytes()),
-        ) {
-            Ok(Decoded::Row(r)) => rows.push(r),
-            other => panic!("{other:?}"),
-        }
+        changes.push(
+            decoder
+                .decode("orders", None, Some(p.as_bytes()))
+                .unwrap()
+                .change,
+        );
     }
     let decode = t.elapsed();
 
     let t = Instant::now();
     let mut batch = Batch::default();
     let now = Instant::now();
-    for (i, r) in rows.into_iter().enumerate() {
-        batch
-            .put("orders", r, &tp, i as i64, Some(0), 150, now)
-            .unwrap();
+    for (i, change) in changes.into_iter().enumerate() {
+        let at = Position {
+            tp: &tp,
+            offset: i as i64,
+            timestamp_ms: Some(0),
+            bytes: 150,
+            now,
+        };
+        batch.put("orders", change, &at).unwrap();
     }
     let put = t.elapsed();
     let per = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;

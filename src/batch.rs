@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::decode::{ColumnType, Datum, Row};
+use crate::decode::{Change, ColumnType, Datum, Row};
+pub use crate::offsets::OffsetRange;
 
 /// Identifies one partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,33 +18,32 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
-/// The offsets one flush covers in one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetRange {
-    pub first: i64,
-    pub last: i64,
-    pub records: u64,
-    /// Newest Kafka record timestamp seen (ms since epoch).
-    pub max_timestamp_ms: Option<i64>,
-    /// Timestamp of the record at `last`: stored with the offsets so a restart can tell
-    /// whether the log still holds the same records (topic deleted and recreated).
-    pub last_timestamp_ms: Option<i64>,
-}
-
-impl OffsetRange {
-    /// The offset the next record of this partition has: what the lake stores.
-    pub fn next_offset(&self) -> i64 {
-        self.last + 1
-    }
+/// What a buffered row of a keyed table does at flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOp {
+    /// Replace the row with this key (delete it, then insert this row).
+    Upsert,
+    /// Delete the row with this key; only the key columns are set.
+    Delete,
 }
 
 /// Rows for one table, columnar by name.
+///
+/// Append tables keep every row. Keyed tables (upserts) keep one row per primary key — the
+/// last change in partition order — so a flush applies each key once.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TableBatch {
     pub columns: Vec<(String, ColumnType)>,
     index: HashMap<String, usize>,
     /// Each row holds one value per column known when it was added; shorter rows end in nulls.
     pub rows: Vec<Vec<Datum>>,
+    /// Keyed tables: the primary key columns, and what each row does.
+    pub key: Option<Vec<String>>,
+    pub ops: Vec<RowOp>,
+    /// Keyed tables: encoded key → its row.
+    slots: HashMap<Vec<u8>, usize>,
+    /// A truncate came before the buffered rows: every row of the table goes first.
+    pub truncate: bool,
 }
 
 impl TableBatch {
@@ -52,18 +52,34 @@ impl TableBatch {
         self.rows[row].get(col).unwrap_or(&Datum::Null)
     }
 
-    fn put(&mut self, row: Row) -> Result<(), String> {
+    /// Rows that insert (everything but deletes).
+    pub fn inserts(&self) -> usize {
+        if self.key.is_none() {
+            self.rows.len()
+        } else {
+            self.ops.iter().filter(|op| **op == RowOp::Upsert).count()
+        }
+    }
+
+    /// Keys to delete without a replacement.
+    pub fn deletes(&self) -> usize {
+        self.ops.iter().filter(|op| **op == RowOp::Delete).count()
+    }
+
+    /// Checks `row` against the columns seen so far and returns its values in column order,
+    /// adding columns for new fields. On error nothing changed.
+    fn row_values(&mut self, row: Row) -> Result<Vec<Datum>, String> {
         // Check every cell before changing anything, so a rejected record leaves no trace.
         let mut plan = Vec::with_capacity(row.cells.len());
         for cell in &row.cells {
-            let Some(ty) = cell.ty else {
+            let Some(ty) = &cell.ty else {
                 plan.push(self.index.get(&cell.name).copied());
                 continue;
             };
             match self.index.get(&cell.name) {
                 Some(&i) => {
-                    let current = self.columns[i].1;
-                    if current.unify(&ty).is_none() {
+                    let current = &self.columns[i].1;
+                    if current.unify(ty).is_none() {
                         return Err(format!(
                             "field `{}` is {ty} here but {current} in earlier records of this batch",
                             cell.name
@@ -79,8 +95,8 @@ impl TableBatch {
             let i = match (slot, cell.ty) {
                 (Some(i), ty) => {
                     if let Some(ty) = ty {
-                        let current = self.columns[i].1;
-                        self.columns[i].1 = current.unify(&ty).unwrap_or(current);
+                        let current = &self.columns[i].1;
+                        self.columns[i].1 = current.unify(&ty).unwrap_or_else(|| current.clone());
                     }
                     i
                 }
@@ -88,7 +104,7 @@ impl TableBatch {
                 // key): the last value wins, as in JSON parsers generally.
                 (None, Some(ty)) if self.index.contains_key(&cell.name) => {
                     let i = self.index[&cell.name];
-                    let current = self.columns[i].1;
+                    let current = &self.columns[i].1;
                     self.columns[i].1 = current.unify(&ty).unwrap_or(ty);
                     i
                 }
@@ -104,9 +120,96 @@ impl TableBatch {
             };
             values[i] = cell.value;
         }
+        Ok(values)
+    }
+
+    fn append(&mut self, row: Row) -> Result<(), String> {
+        let values = self.row_values(row)?;
         self.rows.push(values);
         Ok(())
     }
+
+    /// The encoded key of `key`, after checking it names the table's key columns.
+    fn slot_key(&mut self, key: &Row) -> Result<Vec<u8>, String> {
+        let names: Vec<&str> = key.cells.iter().map(|c| c.name.as_str()).collect();
+        match &self.key {
+            Some(k) if k.iter().map(String::as_str).ne(names.iter().copied()) => {
+                return Err(format!(
+                    "the primary key changed from ({}) to ({}) within one table",
+                    k.join(", "),
+                    names.join(", ")
+                ))
+            }
+            _ => {}
+        }
+        let mut encoded = Vec::new();
+        for cell in &key.cells {
+            cell.value
+                .encode_key(&mut encoded)
+                .map_err(|e| format!("key field `{}`: {e}", cell.name))?;
+        }
+        if self.key.is_none() {
+            self.key = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        }
+        Ok(encoded)
+    }
+
+    /// Keeps `values` as the one change of `key` in this batch.
+    fn place(&mut self, encoded: Vec<u8>, values: Vec<Datum>, op: RowOp) {
+        match self.slots.get(&encoded) {
+            Some(&i) => {
+                self.rows[i] = values;
+                self.ops[i] = op;
+            }
+            None => {
+                self.slots.insert(encoded, self.rows.len());
+                self.rows.push(values);
+                self.ops.push(op);
+            }
+        }
+    }
+
+    /// Replaces the row of `key`; with `old_key` (the change moved the row), deletes that
+    /// key too. The new row is checked first, and the old key's cells are a subset of its
+    /// columns, so a rejected change leaves the buffer as it was.
+    fn upsert(&mut self, key: &Row, row: Row, old_key: Option<Row>) -> Result<(), String> {
+        let encoded = self.slot_key(key)?;
+        let old = old_key
+            .map(|old| self.slot_key(&old).map(|enc| (enc, old)))
+            .transpose()?;
+        let values = self.row_values(row)?;
+        if let Some((old_encoded, old)) = old {
+            let old_values = self.row_values(old)?;
+            self.place(old_encoded, old_values, RowOp::Delete);
+        }
+        self.place(encoded, values, RowOp::Upsert);
+        Ok(())
+    }
+
+    fn delete(&mut self, key: Row) -> Result<(), String> {
+        let encoded = self.slot_key(&key)?;
+        let values = self.row_values(key)?;
+        self.place(encoded, values, RowOp::Delete);
+        Ok(())
+    }
+
+    /// Everything buffered so far is moot: the table is emptied first.
+    fn truncate(&mut self) {
+        self.rows.clear();
+        self.ops.clear();
+        self.slots.clear();
+        self.truncate = true;
+    }
+}
+
+/// Where a record sits and what it weighs, for the batch's offset bookkeeping.
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    pub tp: &'a TopicPartition,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub bytes: usize,
+    pub now: Instant,
 }
 
 /// Limits that make a batch flush.
@@ -188,24 +291,24 @@ impl Batch {
         }
     }
 
-    /// Adds a decoded row for `table`. On error the batch is unchanged.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put(
-        &mut self,
-        table: &str,
-        row: Row,
-        tp: &TopicPartition,
-        offset: i64,
-        timestamp_ms: Option<i64>,
-        bytes: usize,
-        now: Instant,
-    ) -> Result<(), String> {
+    /// Adds a record's change to `table`'s buffer. On error the batch is unchanged.
+    pub fn put(&mut self, table: &str, change: Change, at: &Position<'_>) -> Result<(), String> {
+        if let Change::Skip(_) = change {
+            self.skip_record(at.tp, at.offset, at.timestamp_ms, at.now);
+            return Ok(());
+        }
         if !self.tables.contains_key(table) {
             self.tables.insert(table.to_owned(), TableBatch::default());
         }
         let buffer = self.tables.get_mut(table).ok_or("table buffer vanished")?;
-        buffer.put(row)?;
-        self.note(tp, offset, timestamp_ms, bytes, now);
+        match change {
+            Change::Append(row) => buffer.append(row)?,
+            Change::Upsert { key, row, old_key } => buffer.upsert(&key, row, old_key)?,
+            Change::Delete { key } => buffer.delete(key)?,
+            Change::Truncate => buffer.truncate(),
+            Change::Skip(_) => {}
+        }
+        self.note(at.tp, at.offset, at.timestamp_ms, at.bytes, at.now);
         Ok(())
     }
 
@@ -243,7 +346,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Cell;
+    use crate::decode::{Cell, Skip};
 
     fn row(cells: &[(&str, Option<ColumnType>, Datum)]) -> Row {
         Row {
@@ -251,17 +354,59 @@ mod tests {
                 .iter()
                 .map(|(n, t, v)| Cell {
                     name: (*n).to_owned(),
-                    ty: *t,
+                    ty: t.clone(),
                     value: v.clone(),
                 })
                 .collect(),
         }
     }
 
+    fn id(n: i64) -> Row {
+        row(&[("id", Some(ColumnType::BigInt), Datum::Int(n))])
+    }
+
     fn tp(p: i32) -> TopicPartition {
         TopicPartition {
             topic: "t".into(),
             partition: p,
+        }
+    }
+
+    /// Puts `change` at `offset` of partition `p` (timestamp `ts`, `bytes` long).
+    fn put(
+        b: &mut Batch,
+        change: Change,
+        p: i32,
+        offset: i64,
+        ts: Option<i64>,
+        bytes: usize,
+    ) -> Result<(), String> {
+        let tp = tp(p);
+        b.put(
+            "t",
+            change,
+            &Position {
+                tp: &tp,
+                offset,
+                timestamp_ms: ts,
+                bytes,
+                now: Instant::now(),
+            },
+        )
+    }
+
+    fn append(cells: &[(&str, Option<ColumnType>, Datum)]) -> Change {
+        Change::Append(row(cells))
+    }
+
+    fn upsert(n: i64, name: &str) -> Change {
+        Change::Upsert {
+            key: id(n),
+            row: row(&[
+                ("id", Some(ColumnType::BigInt), Datum::Int(n)),
+                ("name", Some(ColumnType::Varchar), Datum::Text(name.into())),
+            ]),
+            old_key: None,
         }
     }
 
@@ -273,29 +418,26 @@ mod tests {
 
     #[test]
     fn new_fields_add_columns_and_earlier_rows_read_null() {
-        let now = Instant::now();
         let mut b = Batch::default();
-        b.put(
-            "t",
-            row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
-            &tp(0),
+        put(
+            &mut b,
+            append(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
+            0,
             10,
             Some(5),
             10,
-            now,
         )
         .unwrap();
-        b.put(
-            "t",
-            row(&[
+        put(
+            &mut b,
+            append(&[
                 ("a", Some(ColumnType::Double), Datum::Float(2.5)),
                 ("b", Some(ColumnType::Varchar), Datum::Text("x".into())),
             ]),
-            &tp(0),
+            0,
             11,
             Some(3),
             10,
-            now,
         )
         .unwrap();
         let t = &b.tables["t"];
@@ -323,33 +465,29 @@ mod tests {
 
     #[test]
     fn a_conflicting_record_leaves_the_batch_unchanged() {
-        let now = Instant::now();
         let mut b = Batch::default();
-        b.put(
-            "t",
-            row(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
-            &tp(0),
+        put(
+            &mut b,
+            append(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
+            0,
             0,
             None,
             1,
-            now,
         )
         .unwrap();
         let before = b.tables["t"].clone();
-        let err = b
-            .put(
-                "t",
-                row(&[
-                    ("z", Some(ColumnType::Boolean), Datum::Bool(true)),
-                    ("a", Some(ColumnType::Varchar), Datum::Text("no".into())),
-                ]),
-                &tp(0),
-                1,
-                None,
-                1,
-                now,
-            )
-            .unwrap_err();
+        let err = put(
+            &mut b,
+            append(&[
+                ("z", Some(ColumnType::Boolean), Datum::Bool(true)),
+                ("a", Some(ColumnType::Varchar), Datum::Text("no".into())),
+            ]),
+            0,
+            1,
+            None,
+            1,
+        )
+        .unwrap_err();
         assert!(
             err.contains("field `a` is VARCHAR here but BIGINT"),
             "{err}"
@@ -361,17 +499,16 @@ mod tests {
     #[test]
     fn a_duplicate_key_in_one_record_makes_one_column() {
         let mut b = Batch::default();
-        b.put(
-            "t",
-            row(&[
+        put(
+            &mut b,
+            append(&[
                 ("a", Some(ColumnType::BigInt), Datum::Int(1)),
                 ("a", Some(ColumnType::BigInt), Datum::Int(2)),
             ]),
-            &tp(0),
+            0,
             0,
             None,
             1,
-            Instant::now(),
         )
         .unwrap();
         assert_eq!(
@@ -384,18 +521,93 @@ mod tests {
     #[test]
     fn untyped_nulls_add_no_column() {
         let mut b = Batch::default();
-        b.put(
-            "t",
-            row(&[("a", None, Datum::Null)]),
-            &tp(0),
-            0,
-            None,
-            1,
-            Instant::now(),
-        )
-        .unwrap();
+        put(&mut b, append(&[("a", None, Datum::Null)]), 0, 0, None, 1).unwrap();
         assert!(b.tables["t"].columns.is_empty());
         assert_eq!(b.tables["t"].rows.len(), 1);
+    }
+
+    #[test]
+    fn the_last_change_per_key_wins_in_partition_order() {
+        let mut b = Batch::default();
+        put(&mut b, upsert(1, "a"), 0, 0, None, 1).unwrap();
+        put(&mut b, upsert(2, "b"), 0, 1, None, 1).unwrap();
+        put(&mut b, upsert(1, "a2"), 0, 2, None, 1).unwrap();
+        put(&mut b, Change::Delete { key: id(2) }, 0, 3, None, 1).unwrap();
+        put(&mut b, Change::Skip(Skip::Tombstone), 0, 4, None, 0).unwrap();
+        put(&mut b, Change::Delete { key: id(3) }, 0, 5, None, 1).unwrap();
+        put(&mut b, upsert(3, "c"), 0, 6, None, 1).unwrap();
+        let t = &b.tables["t"];
+        assert_eq!(t.key, Some(vec!["id".to_owned()]));
+        let state: Vec<(RowOp, Vec<Datum>)> =
+            t.ops.iter().copied().zip(t.rows.iter().cloned()).collect();
+        assert_eq!(
+            state,
+            vec![
+                (RowOp::Upsert, vec![Datum::Int(1), Datum::Text("a2".into())]),
+                (RowOp::Delete, vec![Datum::Int(2), Datum::Null]),
+                (RowOp::Upsert, vec![Datum::Int(3), Datum::Text("c".into())]),
+            ]
+        );
+        assert_eq!((t.inserts(), t.deletes()), (2, 1));
+        assert_eq!(b.records(), 7);
+        assert_eq!(b.offsets[&tp(0)].next_offset(), 7);
+    }
+
+    #[test]
+    fn a_key_change_deletes_the_old_key_and_truncate_drops_what_came_before() {
+        let mut b = Batch::default();
+        put(&mut b, upsert(1, "a"), 0, 0, None, 1).unwrap();
+        let Change::Upsert { key, row, .. } = upsert(9, "a") else {
+            unreachable!()
+        };
+        put(
+            &mut b,
+            Change::Upsert {
+                key,
+                row,
+                old_key: Some(id(1)),
+            },
+            0,
+            1,
+            None,
+            1,
+        )
+        .unwrap();
+        let t = &b.tables["t"];
+        assert_eq!(t.ops, vec![RowOp::Delete, RowOp::Upsert]);
+        assert_eq!(t.rows[1][0], Datum::Int(9));
+        put(&mut b, Change::Truncate, 0, 2, None, 1).unwrap();
+        put(&mut b, upsert(5, "e"), 0, 3, None, 1).unwrap();
+        let t = &b.tables["t"];
+        assert!(t.truncate);
+        assert_eq!(t.ops, vec![RowOp::Upsert]);
+        assert_eq!(t.rows[0][0], Datum::Int(5));
+    }
+
+    #[test]
+    fn a_key_of_other_fields_or_with_nulls_is_refused_without_a_trace() {
+        let mut b = Batch::default();
+        put(&mut b, upsert(1, "a"), 0, 0, None, 1).unwrap();
+        let before = b.tables["t"].clone();
+        let other_key = Change::Delete {
+            key: row(&[("name", Some(ColumnType::Varchar), Datum::Text("a".into()))]),
+        };
+        let e = put(&mut b, other_key, 0, 1, None, 1).unwrap_err();
+        assert!(e.contains("primary key changed from (id) to (name)"), "{e}");
+        let e = put(
+            &mut b,
+            Change::Delete {
+                key: row(&[("id", None, Datum::Null)]),
+            },
+            0,
+            1,
+            None,
+            1,
+        )
+        .unwrap_err();
+        assert!(e.contains("null in a key field"), "{e}");
+        assert_eq!(b.tables["t"], before);
+        assert_eq!(b.records(), 1);
     }
 
     #[test]
@@ -411,7 +623,19 @@ mod tests {
             Some(FlushReason::Interval)
         );
         assert_eq!(b.deadline(&LIMITS), Some(t0 + Duration::from_secs(5)));
-        b.put("t", row(&[]), &tp(1), 0, None, 2000, t0).unwrap();
+        let tp1 = tp(1);
+        b.put(
+            "t",
+            append(&[]),
+            &Position {
+                tp: &tp1,
+                offset: 0,
+                timestamp_ms: None,
+                bytes: 2000,
+                now: t0,
+            },
+        )
+        .unwrap();
         assert_eq!(b.flush_reason(t0, &LIMITS), Some(FlushReason::Bytes));
         b.skip_record(&tp(1), 1, None, t0);
         assert_eq!(b.flush_reason(t0, &LIMITS), Some(FlushReason::Records));

@@ -12,7 +12,9 @@ pub mod http;
 pub mod inspect;
 pub mod lake;
 pub mod metrics;
+pub mod offsets;
 pub mod pipeline;
+pub mod routing;
 pub mod source;
 
 pub use config::ConnectorConfig;

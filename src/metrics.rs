@@ -91,8 +91,15 @@ pub struct ConnectorStats {
     pub state: State,
     pub error: Option<String>,
     pub consumed: BTreeMap<String, u64>,
-    pub skipped: u64,
+    /// Records below the lake offset, delivered again and skipped (already committed).
+    pub redelivered: u64,
+    /// Records that wrote nothing (tombstones, disabled deletes, control records), by why.
+    pub skipped: BTreeMap<&'static str, u64>,
     pub rows: BTreeMap<String, u64>,
+    /// Keys deleted per table.
+    pub deleted: BTreeMap<String, u64>,
+    /// Truncates applied per table.
+    pub truncates: BTreeMap<String, u64>,
     pub flushes: BTreeMap<&'static str, u64>,
     pub flush_seconds: Histogram,
     pub flush_records: Histogram,
@@ -113,8 +120,11 @@ impl Default for ConnectorStats {
             state: State::Unassigned,
             error: None,
             consumed: BTreeMap::new(),
-            skipped: 0,
+            redelivered: 0,
+            skipped: BTreeMap::new(),
             rows: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            truncates: BTreeMap::new(),
             flushes: BTreeMap::new(),
             flush_seconds: Histogram::new(SECONDS),
             flush_records: Histogram::new(RECORDS),
@@ -197,17 +207,50 @@ impl Metrics {
             }),
         );
         family(
+            "ducklake_sink_records_redelivered_total",
+            "counter",
+            "Records below the lake's offset (already committed), delivered again and skipped.",
+            each(&|c, s| vec![(labels(&[("connector", c)]), s.redelivered.to_string())]),
+        );
+        family(
             "ducklake_sink_records_skipped_total",
             "counter",
-            "Records below the lake's offset (already committed), skipped.",
-            each(&|c, s| vec![(labels(&[("connector", c)]), s.skipped.to_string())]),
+            "Records committed without writing anything, per reason: tombstone, delete disabled, truncate disabled, heartbeat, transaction metadata, schema change, logical decoding message.",
+            each(&|c, s| {
+                s.skipped
+                    .iter()
+                    .map(|(r, n)| (labels(&[("connector", c), ("reason", r)]), n.to_string()))
+                    .collect()
+            }),
         );
         family(
             "ducklake_sink_rows_written_total",
             "counter",
-            "Rows committed to the lake, per table.",
+            "Rows committed to the lake (appended or upserted), per table.",
             each(&|c, s| {
                 s.rows
+                    .iter()
+                    .map(|(t, n)| (labels(&[("connector", c), ("table", t)]), n.to_string()))
+                    .collect()
+            }),
+        );
+        family(
+            "ducklake_sink_rows_deleted_total",
+            "counter",
+            "Keys deleted from the lake by delete events and tombstones, per table.",
+            each(&|c, s| {
+                s.deleted
+                    .iter()
+                    .map(|(t, n)| (labels(&[("connector", c), ("table", t)]), n.to_string()))
+                    .collect()
+            }),
+        );
+        family(
+            "ducklake_sink_truncates_total",
+            "counter",
+            "Truncate events applied, per table.",
+            each(&|c, s| {
+                s.truncates
                     .iter()
                     .map(|(t, n)| (labels(&[("connector", c), ("table", t)]), n.to_string()))
                     .collect()

@@ -8,23 +8,25 @@
 //!   later batch can be written (so no offset range is ever skipped);
 //! - Kafka's committed offsets are written only after the lake commit, as an advisory copy.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::CommitMode;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{Message, Offset};
+use rdkafka::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::batch::{Batch, FlushLimits, FlushReason, TopicPartition};
-use crate::config::{ConnectorConfig, StartPolicy};
-use crate::decode::{decode_value, Decoded};
+use crate::batch::{Batch, FlushLimits, FlushReason, Position, TopicPartition};
+use crate::config::ConnectorConfig;
+use crate::decode::{Change, RecordDecoder};
 use crate::error::Error;
 use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy};
 use crate::metrics::{Metrics, State};
-use crate::source::{position, Source, SourceEvent};
+use crate::offsets::{Assignment, Verdict};
+use crate::routing::Routes;
+use crate::source::{position, AssignReply, Source, SourceEvent};
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
 const EVENT_QUEUE: usize = 64;
@@ -45,7 +47,10 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub records: u64,
     pub rows: u64,
-    pub skipped: u64,
+    /// Keys deleted.
+    pub deleted: u64,
+    /// Records below the lake offset, delivered again (already committed).
+    pub redelivered: u64,
     pub flushes: u64,
     pub last_snapshot: Option<i64>,
     /// Payload bytes of the records consumed.
@@ -58,7 +63,6 @@ struct Inflight {
     reply: oneshot::Receiver<Result<FlushOutcome, LakeError>>,
     offsets: BTreeMap<TopicPartition, i64>,
     records: usize,
-    rows_per_table: Vec<(String, u64)>,
     newest_timestamp_ms: Option<i64>,
     reason: &'static str,
     started: Instant,
@@ -86,16 +90,8 @@ struct Pipeline {
     source: Source,
     batch: Batch,
     inflight: Option<Inflight>,
-    assigned: BTreeSet<TopicPartition>,
-    /// Offset the next record of each assigned partition must have at least.
-    expected: HashMap<TopicPartition, i64>,
-    /// Next offset stored in the lake per assigned partition.
-    committed: HashMap<TopicPartition, i64>,
-    /// Claim epoch per assigned partition: proves ownership in every flush.
-    epochs: HashMap<TopicPartition, i64>,
-    /// Partitions resumed one record early to check that the record before the lake's
-    /// offset is the one committed (its Kafka timestamp); cleared once checked.
-    verify: HashMap<TopicPartition, i64>,
+    /// The partitions held, their claim epochs and positions: the offset rules.
+    assignment: Assignment,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
     /// When table maintenance runs next (`None`: off).
@@ -103,8 +99,11 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     /// Records consumed per topic since the last publication to `metrics`.
     consumed: HashMap<String, u64>,
-    /// Table of each topic, from `table.name.format`.
-    routes: HashMap<String, String>,
+    decoder: RecordDecoder,
+    /// Target table of each record, from `table.name.format`.
+    routes: Routes,
+    /// Records that wrote nothing since the last publication to `metrics`, by why.
+    skipped: HashMap<&'static str, u64>,
     last_tp: Option<TopicPartition>,
     /// Since when no broker connection has been up (librdkafka keeps reconnecting).
     broker_down_since: Option<Instant>,
@@ -157,6 +156,8 @@ async fn run_connector_inner(
     let retry_timeout = Duration::from_millis(config.retry_timeout_ms);
     let next_maintenance = (config.maintenance_interval_ms > 0)
         .then(|| Instant::now() + Duration::from_millis(config.maintenance_interval_ms));
+    let decoder = RecordDecoder::new(config.decode_settings());
+    let routes = Routes::new(&config.table_name_format);
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -169,17 +170,15 @@ async fn run_connector_inner(
         source,
         batch: Batch::default(),
         inflight: None,
-        assigned: BTreeSet::new(),
-        expected: HashMap::new(),
-        committed: HashMap::new(),
-        epochs: HashMap::new(),
-        verify: HashMap::new(),
+        assignment: Assignment::default(),
         watermarks: HashMap::new(),
         stopping: false,
         next_maintenance,
         metrics: metrics.clone(),
         consumed: HashMap::new(),
-        routes: HashMap::new(),
+        decoder,
+        routes,
+        skipped: HashMap::new(),
         last_tp: None,
         broker_down_since: None,
         retry_timeout,
@@ -256,9 +255,9 @@ impl Pipeline {
         self.flush_all("shutdown").await?;
         self.publish_counts();
         let committed: BTreeMap<_, _> = self
-            .committed
-            .iter()
-            .map(|(tp, o)| (tp.clone(), *o))
+            .assignment
+            .partitions()
+            .filter_map(|tp| self.assignment.lake_next(tp).map(|o| (tp.clone(), o)))
             .collect();
         if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
             tracing::warn!(error = %e, "final kafka offset commit failed (the lake holds the offsets)");
@@ -287,13 +286,17 @@ impl Pipeline {
 
     /// Moves the per-topic record counts gathered since the last call into the metrics.
     fn publish_counts(&mut self) {
-        let skipped = self.summary.skipped;
+        let redelivered = self.summary.redelivered;
         let consumed = std::mem::take(&mut self.consumed);
+        let skipped = std::mem::take(&mut self.skipped);
         self.metrics.update(&self.config.name, |m| {
             for (topic, n) in consumed {
                 *m.consumed.entry(topic).or_default() += n;
             }
-            m.skipped = skipped;
+            for (why, n) in skipped {
+                *m.skipped.entry(why).or_default() += n;
+            }
+            m.redelivered = redelivered;
         });
     }
 
@@ -305,222 +308,207 @@ impl Pipeline {
 
     /// Every assigned partition has been read up to its high watermark.
     fn drained(&self) -> bool {
-        !self.assigned.is_empty()
-            && self.assigned.iter().all(|tp| {
-                let read = self
-                    .expected
-                    .get(tp)
-                    .or_else(|| self.committed.get(tp))
-                    .copied()
-                    .unwrap_or(0);
+        !self.assignment.is_empty()
+            && self.assignment.partitions().all(|tp| {
+                let read = self.assignment.read_to(tp);
                 self.watermarks.get(tp).is_some_and(|hw| read >= *hw)
             })
     }
 
     /// Every assigned partition is committed to the lake up to its high watermark.
     fn caught_up(&self) -> bool {
-        !self.assigned.is_empty()
+        !self.assignment.is_empty()
             && self.batch.is_empty()
             && self.inflight.is_none()
-            && self.assigned.iter().all(|tp| {
-                self.watermarks
-                    .get(tp)
-                    .is_some_and(|hw| self.committed.get(tp).copied().unwrap_or(0) >= *hw)
+            && self.assignment.partitions().all(|tp| {
+                let committed = self.assignment.lake_next(tp).unwrap_or(0);
+                self.watermarks.get(tp).is_some_and(|hw| committed >= *hw)
             })
     }
 
     async fn handle(&mut self, event: SourceEvent) -> Result<(), Error> {
         match event {
-            SourceEvent::Messages(messages) => {
-                for m in messages {
-                    if let Err(e) = self.put(&m) {
-                        // Commit what came before the bad record, then stop.
-                        self.flush_all("error").await?;
-                        return Err(e);
-                    }
-                    // Size triggers are honoured per record when the lake is free; while a
-                    // flush is in flight the batch may run one chunk past them.
-                    if self.inflight.is_none() {
-                        if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits)
-                        {
-                            self.start_flush(reason.as_str())?;
-                        }
-                    }
-                }
-            }
+            SourceEvent::Messages(messages) => self.on_messages(messages).await,
             SourceEvent::Assigned { partitions, reply } => {
-                self.wait_inflight().await?;
-                match self.lake.claim(partitions.clone()).await {
-                    Ok(claims) => {
-                        let mut starts = BTreeMap::new();
-                        for tp in partitions {
-                            let Some(claim) = claims.get(&tp) else {
-                                continue;
-                            };
-                            self.epochs.insert(tp.clone(), claim.epoch);
-                            self.verify.remove(&tp);
-                            let start = match (claim.next_offset, claim.last_timestamp_ms) {
-                                (Some(next), Some(ts)) if next > 0 => {
-                                    // Resume one record early and check it is the one committed.
-                                    self.verify.insert(tp.clone(), ts);
-                                    self.expected.insert(tp.clone(), next - 1);
-                                    self.committed.insert(tp.clone(), next);
-                                    Offset::Offset(next - 1)
-                                }
-                                (Some(next), _) => {
-                                    self.expected.insert(tp.clone(), next);
-                                    self.committed.insert(tp.clone(), next);
-                                    Offset::Offset(next)
-                                }
-                                (None, _) => {
-                                    self.expected.remove(&tp);
-                                    self.committed.remove(&tp);
-                                    match self.config.start_policy {
-                                        StartPolicy::Earliest => Offset::Beginning,
-                                        StartPolicy::Latest => Offset::End,
-                                        StartPolicy::Fail => {
-                                            let detail = format!(
-                                                "`{}` partition {} has no offset in the lake and auto.offset.reset=none",
-                                                tp.topic, tp.partition
-                                            );
-                                            let _ = reply.send(Err(detail.clone()));
-                                            return Err(Error::OffsetOutOfRange {
-                                                connector: self.config.name.clone(),
-                                                detail,
-                                            });
-                                        }
-                                    }
-                                }
-                            };
-                            starts.insert(tp.clone(), start);
-                            self.assigned.insert(tp);
-                        }
-                        self.metrics.update(&self.config.name, |m| {
-                            m.state = State::Running;
-                            for (tp, c) in &claims {
-                                let ps = m
-                                    .partitions
-                                    .entry((tp.topic.clone(), tp.partition))
-                                    .or_default();
-                                ps.epoch = Some(c.epoch);
-                                ps.committed = c.next_offset;
-                            }
-                        });
-                        tracing::info!(starts = ?starts, epochs = ?claims.values().map(|c| c.epoch).collect::<Vec<_>>(), "partitions claimed; consuming from the lake offsets");
-                        let _ = reply.send(Ok(starts));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
-                        return Err(e.into());
-                    }
-                }
+                self.on_assigned(partitions, reply).await
             }
             SourceEvent::Revoked { partitions, reply } => {
-                // Eager rebalancing revokes everything; flushing everything is right for
-                // cooperative partial revocations too (one extra snapshot at most). If another
-                // worker has claimed the partitions meanwhile, the batch is dropped: the new
-                // owner reads those records again from the lake offsets.
-                match self.flush_all("revocation").await {
-                    Ok(()) => {}
-                    Err(Error::Lake(e @ LakeError::Fenced { .. })) => {
-                        self.metrics.update(&self.config.name, |m| m.fenced += 1);
-                        tracing::warn!(error = %e, "revoked partitions were already claimed elsewhere; batch dropped");
-                        self.inflight = None;
-                        self.batch = Batch::default();
-                    }
-                    Err(e) => return Err(e),
-                }
-                let committed: BTreeMap<_, _> = partitions
-                    .iter()
-                    .filter_map(|tp| self.committed.get(tp).map(|o| (tp.clone(), *o)))
-                    .collect();
-                if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
-                    tracing::warn!(error = %e, "kafka offset commit on revocation failed (the lake holds the offsets)");
-                }
-                self.metrics.update(&self.config.name, |m| {
-                    for tp in &partitions {
-                        m.partitions.remove(&(tp.topic.clone(), tp.partition));
-                    }
-                });
-                for tp in &partitions {
-                    self.assigned.remove(tp);
-                    self.expected.remove(tp);
-                    self.committed.remove(tp);
-                    self.epochs.remove(tp);
-                    self.verify.remove(tp);
-                }
+                let result = self.on_revoked(&partitions).await;
                 let _ = reply.send(());
+                result
             }
             SourceEvent::Stats {
                 watermarks,
                 broker_up,
-            } => {
-                self.publish_counts();
-                self.metrics.update(&self.config.name, |m| {
-                    for (tp, hw) in &watermarks {
-                        if let Some(ps) = m.partitions.get_mut(&(tp.topic.clone(), tp.partition)) {
-                            ps.high_watermark = Some(*hw);
-                        }
-                    }
-                });
-                if broker_up {
-                    self.broker_down_since = None;
-                } else {
-                    let since = *self.broker_down_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > self.retry_timeout {
-                        return Err(Error::BrokerUnreachable {
-                            connector: self.config.name.clone(),
-                            seconds: since.elapsed().as_secs(),
-                        });
-                    }
-                }
-                for (tp, hw) in watermarks {
-                    if let Some(&lake) = self
-                        .committed
-                        .get(&tp)
-                        .filter(|_| self.assigned.contains(&tp))
-                    {
-                        if lake > hw {
-                            return Err(Error::OffsetOutOfRange {
-                                connector: self.config.name.clone(),
-                                detail: format!(
-                                    "the lake's next offset {lake} for `{}` partition {} is beyond the log end {hw}",
-                                    tp.topic, tp.partition
-                                ),
-                            });
-                        }
-                    }
-                    self.watermarks.insert(tp, hw);
-                }
-            }
-            SourceEvent::Error(KafkaError::MessageConsumption(
-                RDKafkaErrorCode::AutoOffsetReset,
-            )) => {
-                let positions: Vec<String> = self
-                    .assigned
-                    .iter()
-                    .map(|tp| {
-                        format!(
-                            "{}[{}] lake offset {:?}",
-                            tp.topic,
-                            tp.partition,
-                            self.committed.get(tp)
-                        )
-                    })
-                    .collect();
-                return Err(Error::OffsetOutOfRange {
-                    connector: self.config.name.clone(),
-                    detail: format!(
-                        "the broker reports a start offset out of range (assigned: {})",
-                        positions.join(", ")
-                    ),
-                });
-            }
-            SourceEvent::Error(e) => {
-                tracing::warn!(connector = %self.config.name, error = %e, "consumer error")
-            }
-            SourceEvent::Stopped => {}
+            } => self.on_stats(watermarks, broker_up),
+            SourceEvent::Error(e) => self.on_error(e),
+            SourceEvent::Stopped => Ok(()),
         }
+    }
+
+    async fn on_messages(&mut self, messages: Vec<OwnedMessage>) -> Result<(), Error> {
+        for m in messages {
+            if let Err(e) = self.put(&m) {
+                // Commit what came before the bad record, then stop.
+                self.flush_all("error").await?;
+                return Err(e);
+            }
+            // Size triggers are honoured per record when the lake is free; while a flush is
+            // in flight the batch may run one chunk past them.
+            if self.inflight.is_none() {
+                if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits) {
+                    self.start_flush(reason.as_str())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims the assigned partitions in the lake and answers with their start offsets.
+    async fn on_assigned(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        reply: AssignReply,
+    ) -> Result<(), Error> {
+        self.wait_inflight().await?;
+        let claims = match self.lake.claim(partitions.clone()).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        let mut starts = BTreeMap::new();
+        for tp in partitions {
+            let Some(claim) = claims.get(&tp) else {
+                continue;
+            };
+            match self.assignment.claim(&tp, claim, self.config.start_policy) {
+                Ok(start) => {
+                    starts.insert(tp, start);
+                }
+                Err(detail) => {
+                    let _ = reply.send(Err(detail.clone()));
+                    return Err(Error::OffsetOutOfRange {
+                        connector: self.config.name.clone(),
+                        detail,
+                    });
+                }
+            }
+        }
+        self.metrics.update(&self.config.name, |m| {
+            m.state = State::Running;
+            for (tp, c) in &claims {
+                let ps = m
+                    .partitions
+                    .entry((tp.topic.clone(), tp.partition))
+                    .or_default();
+                ps.epoch = Some(c.epoch);
+                ps.committed = c.next_offset;
+            }
+        });
+        tracing::info!(starts = ?starts, epochs = ?claims.values().map(|c| c.epoch).collect::<Vec<_>>(), "partitions claimed; consuming from the lake offsets");
+        let _ = reply.send(Ok(starts));
+        Ok(())
+    }
+
+    /// Flushes and commits before the partitions go. Eager rebalancing revokes everything;
+    /// flushing everything is right for cooperative partial revocations too (one extra
+    /// snapshot at most). If another worker has claimed the partitions meanwhile, the batch is
+    /// dropped: the new owner reads those records again from the lake offsets.
+    async fn on_revoked(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        match self.flush_all("revocation").await {
+            Ok(()) => {}
+            Err(Error::Lake(e @ LakeError::Fenced { .. })) => {
+                self.metrics.update(&self.config.name, |m| m.fenced += 1);
+                tracing::warn!(error = %e, "revoked partitions were already claimed elsewhere; batch dropped");
+                self.inflight = None;
+                self.batch = Batch::default();
+            }
+            Err(e) => return Err(e),
+        }
+        let committed: BTreeMap<_, _> = partitions
+            .iter()
+            .filter_map(|tp| self.assignment.lake_next(tp).map(|o| (tp.clone(), o)))
+            .collect();
+        if let Err(e) = self.source.commit(&committed, CommitMode::Sync) {
+            tracing::warn!(error = %e, "kafka offset commit on revocation failed (the lake holds the offsets)");
+        }
+        self.metrics.update(&self.config.name, |m| {
+            for tp in partitions {
+                m.partitions.remove(&(tp.topic.clone(), tp.partition));
+            }
+        });
+        for tp in partitions {
+            self.assignment.revoke(tp);
+        }
+        Ok(())
+    }
+
+    fn on_stats(
+        &mut self,
+        watermarks: Vec<(TopicPartition, i64)>,
+        broker_up: bool,
+    ) -> Result<(), Error> {
+        self.publish_counts();
+        self.metrics.update(&self.config.name, |m| {
+            for (tp, hw) in &watermarks {
+                if let Some(ps) = m.partitions.get_mut(&(tp.topic.clone(), tp.partition)) {
+                    ps.high_watermark = Some(*hw);
+                }
+            }
+        });
+        if broker_up {
+            self.broker_down_since = None;
+        } else {
+            let since = *self.broker_down_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > self.retry_timeout {
+                return Err(Error::BrokerUnreachable {
+                    connector: self.config.name.clone(),
+                    seconds: since.elapsed().as_secs(),
+                });
+            }
+        }
+        for (tp, hw) in watermarks {
+            if let Some(lake) = self.assignment.lake_next(&tp) {
+                if lake > hw {
+                    return Err(Error::OffsetOutOfRange {
+                        connector: self.config.name.clone(),
+                        detail: format!(
+                            "the lake's next offset {lake} for `{}` partition {} is beyond the log end {hw}",
+                            tp.topic, tp.partition
+                        ),
+                    });
+                }
+            }
+            self.watermarks.insert(tp, hw);
+        }
+        Ok(())
+    }
+
+    fn on_error(&mut self, e: KafkaError) -> Result<(), Error> {
+        if let KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset) = e {
+            let positions: Vec<String> = self
+                .assignment
+                .partitions()
+                .map(|tp| {
+                    format!(
+                        "{}[{}] lake offset {:?}",
+                        tp.topic,
+                        tp.partition,
+                        self.assignment.lake_next(tp)
+                    )
+                })
+                .collect();
+            return Err(Error::OffsetOutOfRange {
+                connector: self.config.name.clone(),
+                detail: format!(
+                    "the broker reports a start offset out of range (assigned: {})",
+                    positions.join(", ")
+                ),
+            });
+        }
+        tracing::warn!(connector = %self.config.name, error = %e, "consumer error");
         Ok(())
     }
 
@@ -538,39 +526,21 @@ impl Pipeline {
 
     fn put_at(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<(), Error> {
         let offset = m.offset();
-        if !self.assigned.contains(tp) {
-            return Ok(());
-        }
-        if let Some(&expected) = self.expected.get(tp) {
-            if offset < expected {
-                self.summary.skipped += 1;
+        match self.assignment.check(tp, offset, m.timestamp().to_millis()) {
+            Verdict::Take => {}
+            Verdict::Skip => {
+                self.summary.redelivered += 1;
                 return Ok(());
             }
-        }
-        if let Some(stored) = self.verify.remove(tp) {
-            let next = self.committed.get(tp).copied().unwrap_or(0);
-            if offset == next - 1 {
-                let found = m.timestamp().to_millis();
-                if found != Some(stored) {
-                    return Err(Error::TopicChanged {
-                        connector: self.config.name.clone(),
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                        offset,
-                        stored,
-                        found,
-                    });
-                }
-                // The committed record itself: already in the lake.
-                self.expected.insert(tp.clone(), next);
-                self.summary.skipped += 1;
-                return Ok(());
-            }
-            // The record before the lake offset is gone (compaction): nothing to compare.
-            self.expected.insert(tp.clone(), next);
-            if offset < next {
-                self.summary.skipped += 1;
-                return Ok(());
+            Verdict::Changed { stored, found } => {
+                return Err(Error::TopicChanged {
+                    connector: self.config.name.clone(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                    stored,
+                    found,
+                })
             }
         }
         let record_error = |message: String| Error::Record {
@@ -582,31 +552,26 @@ impl Pipeline {
         };
         let now = Instant::now();
         let timestamp = m.timestamp().to_millis();
-        let size = m.payload().map_or(0, <[u8]>::len);
-        match decode_value(self.config.value_converter, m.payload()) {
-            Ok(Decoded::Row(row)) => {
-                if !self.routes.contains_key(&tp.topic) {
-                    let table = self.config.table_name_format.replace("${topic}", &tp.topic);
-                    self.routes.insert(tp.topic.clone(), table);
-                }
-                let table = self
-                    .routes
-                    .get(&tp.topic)
-                    .map(String::as_str)
-                    .unwrap_or_default();
-                self.batch
-                    .put(table, row, tp, offset, timestamp, size, now)
-                    .map_err(record_error)?;
-            }
-            Ok(Decoded::Tombstone) => self.batch.skip_record(tp, offset, timestamp, now),
-            Err(e) => return Err(record_error(e.to_string())),
+        let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+        let record = self
+            .decoder
+            .decode(&tp.topic, m.key(), m.payload())
+            .map_err(|e| record_error(e.to_string()))?;
+        if let Change::Skip(why) = &record.change {
+            *self.skipped.entry(why.as_str()).or_default() += 1;
         }
-        match self.expected.get_mut(tp) {
-            Some(e) => *e = offset + 1,
-            None => {
-                self.expected.insert(tp.clone(), offset + 1);
-            }
-        }
+        let table = self.routes.table(&tp.topic, record.source.as_ref());
+        let at = Position {
+            tp,
+            offset,
+            timestamp_ms: timestamp,
+            bytes: size,
+            now,
+        };
+        self.batch
+            .put(table, record.change, &at)
+            .map_err(record_error)?;
+        self.assignment.taken(tp, offset);
         self.summary.records += 1;
         self.summary.bytes += size as u64;
         match self.consumed.get_mut(&tp.topic) {
@@ -630,11 +595,6 @@ impl Pipeline {
             .map(|(tp, r)| (tp.clone(), r.next_offset()))
             .collect();
         let records = batch.records();
-        let rows_per_table = batch
-            .tables
-            .iter()
-            .map(|(t, b)| (t.clone(), b.rows.len() as u64))
-            .collect();
         let newest_timestamp_ms = batch
             .offsets
             .values()
@@ -643,14 +603,13 @@ impl Pipeline {
         let epochs = batch
             .offsets
             .keys()
-            .map(|tp| (tp.clone(), self.epochs.get(tp).copied().unwrap_or(-1)))
+            .map(|tp| (tp.clone(), self.assignment.epoch(tp)))
             .collect();
         let reply = self.lake.flush(batch, epochs)?;
         self.inflight = Some(Inflight {
             reply,
             offsets,
             records,
-            rows_per_table,
             newest_timestamp_ms,
             reason,
             started: Instant::now(),
@@ -672,8 +631,14 @@ impl Pipeline {
             }
         };
         self.metrics.update(&self.config.name, |m| {
-            for (table, rows) in &done.rows_per_table {
-                *m.rows.entry(table.clone()).or_default() += rows;
+            for (table, c) in &outcome.tables {
+                *m.rows.entry(table.clone()).or_default() += c.inserted;
+                if c.deleted > 0 {
+                    *m.deleted.entry(table.clone()).or_default() += c.deleted;
+                }
+                if c.truncated {
+                    *m.truncates.entry(table.clone()).or_default() += 1;
+                }
             }
             *m.flushes.entry(done.reason).or_default() += 1;
             m.flush_seconds
@@ -695,6 +660,7 @@ impl Pipeline {
             reason = done.reason,
             records = done.records,
             rows = outcome.rows,
+            deleted = outcome.tables.values().map(|c| c.deleted).sum::<u64>(),
             snapshot = ?outcome.snapshot_id,
             ms = done.started.elapsed().as_millis() as u64,
             append_ms = outcome.append.as_millis() as u64,
@@ -702,11 +668,10 @@ impl Pipeline {
             "flushed"
         );
         self.summary.rows += outcome.rows;
+        self.summary.deleted += outcome.tables.values().map(|c| c.deleted).sum::<u64>();
         self.summary.flushes += 1;
         self.summary.last_snapshot = outcome.snapshot_id.or(self.summary.last_snapshot);
-        for (tp, next) in &done.offsets {
-            self.committed.insert(tp.clone(), *next);
-        }
+        self.assignment.committed(&done.offsets);
         if let Some(first) = self.first_record_at {
             self.summary.active = first.elapsed();
         }

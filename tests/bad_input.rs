@@ -251,10 +251,20 @@ fn every_mapped_connect_type_lands_in_its_column() {
         {"field":"doc","type":"string","name":"io.debezium.data.Json"},
         {"field":"id","type":"string","name":"io.debezium.data.Uuid"},
         {"field":"tags","type":"array","items":{"type":"string"}},
+        {"field":"ints","type":"array","items":{"type":"int32","optional":true}},
+        {"field":"addr","type":"struct","fields":[{"field":"city","type":"string"},{"field":"zip","type":"int32","optional":true}]},
+        {"field":"attrs","type":"map","keys":{"type":"string"},"values":{"type":"int64"}},
+        {"field":"zt","type":"string","name":"io.debezium.time.ZonedTime"},
+        {"field":"dur","type":"int64","name":"io.debezium.time.MicroDuration"},
+        {"field":"nts","type":"int64","name":"io.debezium.time.NanoTimestamp"},
+        {"field":"vsd","type":"struct","name":"io.debezium.data.VariableScaleDecimal","fields":[{"field":"scale","type":"int32"},{"field":"value","type":"bytes"}]},
+        {"field":"geo","type":"struct","name":"io.debezium.data.geometry.Point","fields":[{"field":"x","type":"double"},{"field":"y","type":"double"},{"field":"wkb","type":"bytes","optional":true},{"field":"srid","type":"int32","optional":true}]},
         {"field":"missing","type":"string","optional":true}]}"#;
     let payload = r#"{"i8":-8,"i16":1600,"i32":-320000,"i64":6400000000,"f32":1.5,"f64":-2.25,"ok":true,"s":"héllo",
         "raw":"AAEC","amount":"AeJA","day":19000,"at":3723000004,"ts":1700000000123,"zts":"2024-03-01T10:00:00Z",
-        "doc":"{\"a\":[1,2]}","id":"123e4567-e89b-12d3-a456-426614174000","tags":["x","y"],"missing":null}"#;
+        "doc":"{\"a\":[1,2]}","id":"123e4567-e89b-12d3-a456-426614174000","tags":["x","y"],
+        "ints":[1,null,3],"addr":{"city":"Oslo","zip":150},"attrs":{"a":1},"zt":"10:15:30.5Z","dur":3723000000,
+        "nts":1700000000123456789,"vsd":{"scale":3,"value":"MDk="},"geo":{"x":1.0,"y":2.0,"wkb":"AQE=","srid":null},"missing":null}"#;
     let message = format!(r#"{{"schema":{schema},"payload":{payload}}}"#);
     produce_raw(&broker.bootstrap, "typed", &[Some(message.as_str())]);
     let lake = LakeDir::new(
@@ -308,7 +318,19 @@ fn every_mapped_connect_type_lands_in_its_column() {
         ("zts", "TIMESTAMP WITH TIME ZONE", "2024-03-01 10:00:00"),
         ("doc", "JSON", "{\"a\":[1,2]}"),
         ("id", "UUID", "123e4567-e89b-12d3-a456-426614174000"),
-        ("tags", "JSON", "[\"x\",\"y\"]"),
+        ("tags", "VARCHAR[]", "[x, y]"),
+        ("ints", "INTEGER[]", "[1, NULL, 3]"),
+        (
+            "addr",
+            "STRUCT(city VARCHAR, zip INTEGER)",
+            "{'city': Oslo, 'zip': 150}",
+        ),
+        ("attrs", "MAP(VARCHAR, BIGINT)", "{a=1}"),
+        ("zt", "TIME WITH TIME ZONE", "10:15:30.5+00"),
+        ("dur", "INTERVAL", "01:02:03"),
+        ("nts", "TIMESTAMP", "2023-11-14 22:13:20.123456"),
+        ("vsd", "VARCHAR", "12.345"),
+        ("geo", "BLOB", "\\x01\\x01"),
     ];
     for (col, ty, value) in expect {
         let row = got

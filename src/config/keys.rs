@@ -23,6 +23,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "pk.mode",
     "pk.fields",
     "delete.enabled",
+    "truncate.enabled",
+    "cdc.envelope",
     "auto.evolve",
     "flush.max.records",
     "flush.max.bytes",

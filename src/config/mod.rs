@@ -15,6 +15,8 @@ use serde_json::Value;
 
 pub use keys::KNOWN_KEYS;
 
+use crate::decode::{DecodeSettings, EnvelopeMode};
+
 /// A configuration problem, always tied to the file (and key) it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -74,6 +76,8 @@ pub struct ConnectorConfig {
     pub table_name_format: String,
     pub auto_create: bool,
     pub auto_evolve: bool,
+    /// How records change tables: append or upsert, keys, deletes, truncates, envelopes.
+    pub apply: ApplySettings,
     pub flush_max_records: usize,
     pub flush_max_bytes: usize,
     pub flush_interval_ms: u64,
@@ -97,6 +101,36 @@ pub struct ConnectorConfig {
     pub snapshot_retention_ms: Option<u64>,
 }
 
+/// `insert.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertMode {
+    /// Every record adds a row (`insert`, the JDBC sink's name, is accepted too).
+    Append,
+    /// Insert or replace by primary key (`update` is accepted as its JDBC-sink near-synonym).
+    Upsert,
+}
+
+/// `pk.mode`: where the primary key of upserts and deletes comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkMode {
+    RecordKey,
+    RecordValue,
+}
+
+/// How records change tables (the JDBC sink's keys, plus `truncate.enabled` and
+/// `cdc.envelope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplySettings {
+    pub insert_mode: InsertMode,
+    /// Meaningful with upserts; `RecordKey` otherwise.
+    pub pk_mode: PkMode,
+    /// `pk.fields`: key fields to use (empty: all fields of the key, or of the value).
+    pub pk_fields: Vec<String>,
+    pub delete_enabled: bool,
+    pub truncate_enabled: bool,
+    pub envelope: EnvelopeMode,
+}
+
 /// Start position of a partition that has no offset in the lake (`auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartPolicy {
@@ -110,6 +144,20 @@ impl ConnectorConfig {
     /// Consumer group of the connector, named as Kafka Connect names it.
     pub fn group_id(&self) -> String {
         format!("connect-{}", self.name)
+    }
+
+    /// What the decoder needs to turn records into changes.
+    pub fn decode_settings(&self) -> DecodeSettings {
+        DecodeSettings {
+            key_converter: self.key_converter,
+            value_converter: self.value_converter,
+            envelope: self.apply.envelope,
+            insert_mode: self.apply.insert_mode,
+            pk_mode: self.apply.pk_mode,
+            pk_fields: self.apply.pk_fields.clone(),
+            delete_enabled: self.apply.delete_enabled,
+            truncate_enabled: self.apply.truncate_enabled,
+        }
     }
 
     /// Reads and validates one connector file.
@@ -268,6 +316,20 @@ impl ConnectorConfig {
         if table_name_format.is_empty() {
             return Err(key_err(&file, "table.name.format", "must not be empty"));
         }
+        if let Some(bad) = crate::routing::unknown_placeholders(&table_name_format).first() {
+            return Err(key_err(
+                &file,
+                "table.name.format",
+                &format!(
+                    "unknown placeholder `${{{bad}}}` (known: {})",
+                    crate::routing::PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("${{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
         let auto_create = raw.take_bool("auto.create", false)?;
         let auto_evolve = raw.take_bool("auto.evolve", false)?;
         let flush_max_records = raw.take_positive("flush.max.records", 10_000)? as usize;
@@ -277,56 +339,7 @@ impl ConnectorConfig {
             .take_parsed::<u64>("ducklake.data.inlining.row.limit", "a non-negative integer")?
             .unwrap_or(0);
 
-        // Upserts, primary keys and deletes arrive with the CDC work; say so instead of
-        // silently appending what the file asks to upsert.
-        match raw.take("insert.mode").as_deref().map(str::trim) {
-            None | Some("append") | Some("insert") => {}
-            Some("upsert") | Some("update") => {
-                return Err(key_err(
-                    &file,
-                    "insert.mode",
-                    "upsert/update is not supported by this version yet; use insert.mode=append",
-                ))
-            }
-            Some(other) => {
-                return Err(key_err(
-                    &file,
-                    "insert.mode",
-                    &format!("expected append or upsert, got `{other}`"),
-                ))
-            }
-        }
-        match raw.take("pk.mode").as_deref().map(str::trim) {
-            None | Some("none") => {}
-            Some(m @ ("record_key" | "record_value" | "kafka")) => {
-                return Err(key_err(
-                    &file,
-                    "pk.mode",
-                    &format!("pk.mode={m} is not supported by this version yet (append only)"),
-                ))
-            }
-            Some(other) => {
-                return Err(key_err(
-                    &file,
-                    "pk.mode",
-                    &format!("expected none, record_key, record_value or kafka, got `{other}`"),
-                ))
-            }
-        }
-        if raw.take("pk.fields").is_some() {
-            return Err(key_err(
-                &file,
-                "pk.fields",
-                "primary keys are not supported by this version yet (append only)",
-            ));
-        }
-        if raw.take_bool("delete.enabled", false)? {
-            return Err(key_err(
-                &file,
-                "delete.enabled",
-                "deletes are not supported by this version yet (append only)",
-            ));
-        }
+        let apply = raw.apply()?;
 
         let retry_timeout_ms = match raw.take_parsed::<i64>(
             "errors.retry.timeout",
@@ -440,6 +453,7 @@ impl ConnectorConfig {
             table_name_format,
             auto_create,
             auto_evolve,
+            apply,
             flush_max_records,
             flush_max_bytes,
             flush_interval_ms,
@@ -484,6 +498,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("table_name_format", &self.table_name_format)
             .field("auto_create", &self.auto_create)
             .field("auto_evolve", &self.auto_evolve)
+            .field("apply", &self.apply)
             .field("flush_max_records", &self.flush_max_records)
             .field("flush_max_bytes", &self.flush_max_bytes)
             .field("flush_interval_ms", &self.flush_interval_ms)
@@ -584,6 +599,93 @@ impl Raw {
                 )),
             },
         }
+    }
+
+    /// `insert.mode`, `pk.mode`, `pk.fields`, `delete.enabled`, `truncate.enabled`,
+    /// `cdc.envelope`, checked together (deletes need a key; upserts need a key source).
+    fn apply(&mut self) -> Result<ApplySettings, ConfigError> {
+        let insert_mode = match self.take("insert.mode").as_deref().map(str::trim) {
+            None | Some("append" | "insert") => InsertMode::Append,
+            Some("upsert" | "update") => InsertMode::Upsert,
+            Some(other) => {
+                return Err(key_err(
+                    &self.file,
+                    "insert.mode",
+                    &format!("expected append or upsert, got `{other}`"),
+                ))
+            }
+        };
+        let pk_mode = match self.take("pk.mode").as_deref().map(str::trim) {
+            None | Some("none") => None,
+            Some("record_key") => Some(PkMode::RecordKey),
+            Some("record_value") => Some(PkMode::RecordValue),
+            Some("kafka") => {
+                return Err(key_err(
+                    &self.file,
+                    "pk.mode",
+                    "pk.mode=kafka is not supported: records are exactly once by their Kafka coordinates already; use record_key or record_value for upserts",
+                ))
+            }
+            Some(other) => {
+                return Err(key_err(
+                    &self.file,
+                    "pk.mode",
+                    &format!("expected none, record_key or record_value, got `{other}`"),
+                ))
+            }
+        };
+        let pk_fields: Vec<String> = self
+            .take("pk.fields")
+            .map(|list| {
+                list.split(',')
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let delete_enabled = self.take_bool("delete.enabled", false)?;
+        let truncate_enabled = self.take_bool("truncate.enabled", false)?;
+        let envelope = match self.take("cdc.envelope").as_deref().map(str::trim) {
+            None | Some("auto") => EnvelopeMode::Auto,
+            Some("debezium") => EnvelopeMode::Debezium,
+            Some("none") => EnvelopeMode::None,
+            Some(other) => {
+                return Err(key_err(
+                    &self.file,
+                    "cdc.envelope",
+                    &format!("expected auto, debezium or none, got `{other}`"),
+                ))
+            }
+        };
+        if insert_mode == InsertMode::Upsert && pk_mode.is_none() {
+            return Err(key_err(
+                &self.file,
+                "pk.mode",
+                "insert.mode=upsert needs a primary key: set pk.mode=record_key (Debezium topics) or record_value with pk.fields",
+            ));
+        }
+        if delete_enabled && insert_mode != InsertMode::Upsert {
+            return Err(key_err(
+                &self.file,
+                "delete.enabled",
+                "deletes need a primary key to delete by: set insert.mode=upsert and pk.mode",
+            ));
+        }
+        if insert_mode == InsertMode::Append && !pk_fields.is_empty() {
+            return Err(key_err(
+                &self.file,
+                "pk.fields",
+                "has no effect with insert.mode=append (set insert.mode=upsert)",
+            ));
+        }
+        Ok(ApplySettings {
+            insert_mode,
+            pk_mode: pk_mode.unwrap_or(PkMode::RecordKey),
+            pk_fields,
+            delete_enabled,
+            truncate_enabled,
+            envelope,
+        })
     }
 
     fn converter(&mut self, key: &str, default: Converter) -> Result<Converter, ConfigError> {

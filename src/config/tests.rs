@@ -166,3 +166,76 @@ fn secrets_are_redacted_in_debug_output() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("password=[redacted]"), "{shown}");
 }
+
+fn with(extra: &str) -> String {
+    format!(
+        r#"{{"name":"o","config":{{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x"{extra}}}}}"#
+    )
+}
+
+#[test]
+fn upsert_settings_are_read_together() {
+    let c = parse(&with(
+        r#","insert.mode":"upsert","pk.mode":"record_value","pk.fields":" id, region ","delete.enabled":"true","truncate.enabled":true,"cdc.envelope":"debezium""#,
+    ))
+    .unwrap();
+    assert_eq!(
+        c.apply,
+        ApplySettings {
+            insert_mode: InsertMode::Upsert,
+            pk_mode: PkMode::RecordValue,
+            pk_fields: vec!["id".into(), "region".into()],
+            delete_enabled: true,
+            truncate_enabled: true,
+            envelope: EnvelopeMode::Debezium,
+        }
+    );
+    let d = parse(MINIMAL).unwrap().apply;
+    assert_eq!(d.insert_mode, InsertMode::Append);
+    assert!(!d.delete_enabled && !d.truncate_enabled);
+    assert_eq!(d.envelope, EnvelopeMode::Auto);
+}
+
+#[test]
+fn upsert_and_delete_settings_that_cannot_work_are_refused() {
+    let e = err(&with(r#","insert.mode":"upsert""#));
+    assert!(
+        e.contains("key `pk.mode`: insert.mode=upsert needs a primary key"),
+        "{e}"
+    );
+    let e = err(&with(r#","delete.enabled":"true""#));
+    assert!(
+        e.contains("key `delete.enabled`: deletes need a primary key"),
+        "{e}"
+    );
+    let e = err(&with(r#","insert.mode":"merge""#));
+    assert!(
+        e.contains("key `insert.mode`: expected append or upsert, got `merge`"),
+        "{e}"
+    );
+    let e = err(&with(r#","insert.mode":"upsert","pk.mode":"kafka""#));
+    assert!(
+        e.contains("key `pk.mode`: pk.mode=kafka is not supported"),
+        "{e}"
+    );
+    let e = err(&with(r#","cdc.envelope":"maybe""#));
+    assert!(e.contains("key `cdc.envelope`"), "{e}");
+    let e = err(&with(r#","pk.fields":"id""#));
+    assert!(e.contains("key `pk.fields`: has no effect"), "{e}");
+}
+
+#[test]
+fn the_example_connector_files_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("connector-config");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        let class = doc["config"]["connector.class"]
+            .as_str()
+            .unwrap_or_default();
+        if class.contains("DuckLakeSink") {
+            ConnectorConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

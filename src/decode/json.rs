@@ -1,55 +1,389 @@
-//! `JsonConverter`: schemaless JSON objects (types inferred from values) and the
+//! `JsonConverter`: schemaless JSON (types inferred from values) and the
 //! `{"schema": …, "payload": …}` envelope written with `schemas.enable=true`, where the Connect
-//! schema decides the types (including Connect and Debezium logical types).
+//! schema decides the types (including Connect and Debezium logical types, see
+//! [`super::logical`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{Cell, ColumnType, Datum, DecodeError, Decoded, Row};
+use super::logical::{variable_scale_decimal, Base, Logical};
+use super::{Cell, ColumnType, Data, Datum, DecodeError, Row};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JsonMode {
-    Schemaless,
-    Envelope,
+/// Connect schemas parsed so far, by their JSON text: Debezium repeats the same schema in
+/// every message, so each distinct schema is parsed once.
+const SCHEMA_CACHE: usize = 256;
+
+/// Decodes JSON keys or values, remembering the Connect schemas it has seen.
+#[derive(Debug, Default)]
+pub struct JsonDecoder {
+    schemas_enable: bool,
+    schemas: HashMap<Box<str>, Arc<ConnectSchema>>,
 }
 
-pub fn decode_json(bytes: &[u8], mode: JsonMode) -> Result<Decoded, DecodeError> {
-    match mode {
-        JsonMode::Schemaless => decode_schemaless(bytes),
-        JsonMode::Envelope => decode_envelope(bytes),
+impl JsonDecoder {
+    pub fn new(schemas_enable: bool) -> Self {
+        Self {
+            schemas_enable,
+            schemas: HashMap::new(),
+        }
+    }
+
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<Data, DecodeError> {
+        if self.schemas_enable {
+            self.decode_envelope(bytes)
+        } else {
+            decode_schemaless(bytes)
+        }
+    }
+
+    fn decode_envelope(&mut self, bytes: &[u8]) -> Result<Data, DecodeError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            schema: Option<&'a RawValue>,
+            /// `Some(None)`: `"payload": null`; `None`: no payload at all.
+            #[serde(borrow, default, deserialize_with = "present")]
+            payload: Option<Option<&'a RawValue>>,
+        }
+        fn present<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Option<&'de RawValue>>, D::Error> {
+            <Option<&'de RawValue> as serde::Deserialize>::deserialize(d).map(Some)
+        }
+        let not_envelope = || {
+            DecodeError::Shape(
+                "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}; set the converter's schemas.enable=false for plain JSON".into(),
+            )
+        };
+        let is_object = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let env: Envelope<'_> = match serde_json::from_slice(bytes) {
+            Ok(env) if is_object => env,
+            Ok(_) => return Err(not_envelope()),
+            Err(e) if e.is_data() => return Err(not_envelope()),
+            Err(e) => return Err(DecodeError::NotJson(e.to_string())),
+        };
+        let (Some(schema), Some(payload)) = (env.schema, env.payload) else {
+            return Err(not_envelope());
+        };
+        let Some(payload) = payload else {
+            return Ok(Data::Null);
+        };
+        let payload: Value =
+            serde_json::from_str(payload.get()).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        let schema = self.schema(schema)?;
+        schema.to_data(payload)
+    }
+
+    fn schema(&mut self, raw: &RawValue) -> Result<Arc<ConnectSchema>, DecodeError> {
+        if let Some(s) = self.schemas.get(raw.get()) {
+            return Ok(s.clone());
+        }
+        let value: Value =
+            serde_json::from_str(raw.get()).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        let schema = Arc::new(
+            ConnectSchema::parse(&value).map_err(|m| DecodeError::Shape(format!("schema: {m}")))?,
+        );
+        if self.schemas.len() >= SCHEMA_CACHE {
+            self.schemas.clear();
+        }
+        self.schemas.insert(raw.get().into(), schema.clone());
+        Ok(schema)
     }
 }
 
-/// Straight from the bytes to cells, without an intermediate `Value` tree: the hot path of
-/// plain JSON topics.
-fn decode_schemaless(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    match serde_json::from_slice::<Schemaless>(bytes) {
-        Ok(Schemaless::Row(row)) => Ok(Decoded::Row(row)),
-        Ok(Schemaless::Null) => Ok(Decoded::Tombstone),
-        Ok(Schemaless::Other(what)) => Err(DecodeError::Shape(format!(
-            "expected a JSON object, got {what}"
-        ))),
-        Err(e) => Err(DecodeError::NotJson(e.to_string())),
-    }
+/// A Connect schema (the `schema` half of a `schemas.enable=true` message), resolved to the
+/// column type its values go into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectSchema {
+    pub base: Base,
+    pub logical: Logical,
+    pub name: Option<String>,
+    pub optional: bool,
+    pub default: Option<Value>,
+    /// Struct fields.
+    pub fields: Vec<(String, ConnectSchema)>,
+    /// Array items, or map values.
+    pub items: Option<Box<ConnectSchema>>,
+    /// Map keys.
+    pub keys: Option<Box<ConnectSchema>>,
+    pub column: ColumnType,
 }
 
-fn decode_envelope(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    let Value::Object(mut env) = value else {
-        return Err(DecodeError::Shape(
-            "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}".into(),
-        ));
-    };
-    let (Some(schema), Some(payload)) = (env.remove("schema"), env.remove("payload")) else {
-        return Err(DecodeError::Shape(
-            "schemas.enable=true expects an object {\"schema\": …, \"payload\": …}; set value.converter.schemas.enable=false for plain JSON".into(),
-        ));
-    };
-    if payload.is_null() {
-        return Ok(Decoded::Tombstone);
+impl ConnectSchema {
+    pub fn parse(v: &Value) -> Result<Self, String> {
+        let type_name = v
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or("schema without `type`")?;
+        let base = Base::parse(type_name)
+            .ok_or_else(|| format!("unsupported schema type `{type_name}`"))?;
+        let name = v.get("name").and_then(Value::as_str).map(str::to_owned);
+        let params = v.get("parameters");
+        let logical = match &name {
+            Some(n) => Logical::from_name(n, |k| params?.get(k)?.as_str()),
+            None => Logical::Plain,
+        };
+        let optional = v.get("optional").and_then(Value::as_bool).unwrap_or(false);
+        let default = v.get("default").filter(|d| !d.is_null()).cloned();
+        let mut fields = Vec::new();
+        let mut items = None;
+        let mut keys = None;
+        match base {
+            Base::Struct => {
+                for f in v
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .ok_or("struct schema without `fields`")?
+                {
+                    let fname = f
+                        .get("field")
+                        .and_then(Value::as_str)
+                        .ok_or("a field without a `field` name")?;
+                    let schema = Self::parse(f).map_err(|m| format!("field `{fname}`: {m}"))?;
+                    fields.push((fname.to_owned(), schema));
+                }
+            }
+            Base::Array => {
+                items = Some(Box::new(Self::parse(
+                    v.get("items").ok_or("array schema without `items`")?,
+                )?));
+            }
+            Base::Map => {
+                keys = Some(Box::new(Self::parse(
+                    v.get("keys").ok_or("map schema without `keys`")?,
+                )?));
+                items = Some(Box::new(Self::parse(
+                    v.get("values").ok_or("map schema without `values`")?,
+                )?));
+            }
+            _ => {}
+        }
+        let column = match logical.column_type() {
+            Some(ty) => ty,
+            None => match base {
+                Base::Struct if fields.is_empty() => ColumnType::Json,
+                Base::Struct => ColumnType::Struct(
+                    fields
+                        .iter()
+                        .map(|(n, s)| (n.clone(), s.column.clone()))
+                        .collect(),
+                ),
+                Base::Array => ColumnType::List(Box::new(
+                    items
+                        .as_ref()
+                        .map_or(ColumnType::Json, |i| i.column.clone()),
+                )),
+                Base::Map => ColumnType::Map(
+                    Box::new(
+                        keys.as_ref()
+                            .map_or(ColumnType::Varchar, |k| k.column.clone()),
+                    ),
+                    Box::new(
+                        items
+                            .as_ref()
+                            .map_or(ColumnType::Json, |i| i.column.clone()),
+                    ),
+                ),
+                other => other.column_type(),
+            },
+        };
+        Ok(Self {
+            base,
+            logical,
+            name,
+            optional,
+            default,
+            fields,
+            items,
+            keys,
+            column,
+        })
     }
-    envelope_row(&schema, payload).map(Decoded::Row)
+
+    /// A payload under this schema: a row for structs, a single cell otherwise.
+    pub fn to_data(&self, payload: Value) -> Result<Data, DecodeError> {
+        if self.base == Base::Struct && matches!(self.column, ColumnType::Struct(_)) {
+            let Value::Object(mut obj) = payload else {
+                return Err(DecodeError::Shape(format!(
+                    "payload must be an object for a struct schema, got {}",
+                    kind(&payload)
+                )));
+            };
+            let mut cells = Vec::with_capacity(self.fields.len());
+            for (name, schema) in &self.fields {
+                let raw = obj.remove(name.as_str()).unwrap_or(Value::Null);
+                let value = schema.value(&raw).map_err(|message| DecodeError::Field {
+                    field: name.clone(),
+                    message,
+                })?;
+                cells.push(Cell {
+                    name: name.clone(),
+                    ty: Some(schema.column.clone()),
+                    value,
+                });
+            }
+            return Ok(Data::Row(Row { cells }));
+        }
+        let value = self
+            .value(&payload)
+            .map_err(|m| DecodeError::Shape(m.to_string()))?;
+        Ok(Data::Scalar(Cell {
+            name: String::new(),
+            ty: Some(self.column.clone()),
+            value,
+        }))
+    }
+
+    /// One value under this schema.
+    pub fn value(&self, v: &Value) -> Result<Datum, String> {
+        if v.is_null() {
+            return match &self.default {
+                Some(d) => self.value(d),
+                None if self.optional => Ok(Datum::Null),
+                None => Err("null in a required (optional=false) field".into()),
+            };
+        }
+        let int = |v: &Value| {
+            v.as_i64()
+                .ok_or_else(|| format!("expected an integer, got {}", kind(v)))
+        };
+        let text = |v: &Value| -> Result<String, String> {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("expected a string, got {}", kind(v)))
+        };
+        let bytes = |v: &Value| -> Result<Vec<u8>, String> {
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected base64 bytes, got {}", kind(v)))?;
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| format!("bytes are not base64: {e}"))
+        };
+        match self.logical {
+            Logical::VariableScaleDecimal => {
+                let scale = v.get("scale").map(int).transpose()?.unwrap_or(0);
+                let value = bytes(v.get("value").unwrap_or(&Value::Null))?;
+                return variable_scale_decimal(scale, &value);
+            }
+            Logical::Geometry => {
+                return match v.get("wkb") {
+                    Some(w) if !w.is_null() => Ok(Datum::Bytes(bytes(w)?)),
+                    _ => Ok(Datum::Null),
+                };
+            }
+            Logical::Plain => {}
+            logical => {
+                return match (self.base, v) {
+                    // decimal.format=NUMERIC writes decimals as JSON numbers.
+                    (_, Value::Number(n)) if matches!(logical, Logical::Decimal { .. }) => {
+                        logical.from_text(&n.to_string())
+                    }
+                    (_, Value::String(s)) if logical == Logical::Json => Ok(Datum::Text(s.clone())),
+                    (_, other) if logical == Logical::Json => Ok(Datum::Text(other.to_string())),
+                    (Base::Bytes, other) => logical.from_bytes(&bytes(other)?),
+                    (Base::String, other) => logical.from_text(&text(other)?),
+                    (_, other) => logical.from_int(int(other)?),
+                };
+            }
+        }
+        Ok(match self.base {
+            Base::Boolean => Datum::Bool(
+                v.as_bool()
+                    .ok_or_else(|| format!("expected a boolean, got {}", kind(v)))?,
+            ),
+            Base::Int8 | Base::Int16 | Base::Int32 | Base::Int64 => {
+                let i = int(v)?;
+                let fits = match self.base {
+                    Base::Int8 => i8::try_from(i).is_ok(),
+                    Base::Int16 => i16::try_from(i).is_ok(),
+                    Base::Int32 => i32::try_from(i).is_ok(),
+                    _ => true,
+                };
+                if !fits {
+                    return Err(format!("{i} is out of range for {}", self.column));
+                }
+                Datum::Int(i)
+            }
+            Base::Float32 | Base::Float64 => Datum::Float(
+                v.as_f64()
+                    .ok_or_else(|| format!("expected a number, got {}", kind(v)))?,
+            ),
+            Base::String => Datum::Text(text(v)?),
+            Base::Bytes => Datum::Bytes(bytes(v)?),
+            Base::Array => {
+                let items = self.items.as_deref().ok_or("array schema without items")?;
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| format!("expected an array, got {}", kind(v)))?;
+                Datum::List(
+                    arr.iter()
+                        .map(|x| items.value_or_null(x))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Base::Map => {
+                let keys = self.keys.as_deref().ok_or("map schema without keys")?;
+                let values = self.items.as_deref().ok_or("map schema without values")?;
+                let entries = match v {
+                    // String keys: a JSON object.
+                    Value::Object(obj) => obj
+                        .iter()
+                        .map(|(k, x)| {
+                            Ok((
+                                keys.value(&Value::String(k.clone()))?,
+                                values.value_or_null(x)?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, String>>()?,
+                    // Other keys: an array of [key, value] pairs.
+                    Value::Array(pairs) => pairs
+                        .iter()
+                        .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                            Some([k, x]) => Ok((keys.value(k)?, values.value_or_null(x)?)),
+                            _ => Err("map entries must be [key, value] pairs".to_owned()),
+                        })
+                        .collect::<Result<Vec<_>, String>>()?,
+                    other => return Err(format!("expected a map, got {}", kind(other))),
+                };
+                Datum::Map(entries)
+            }
+            Base::Struct => {
+                if self.fields.is_empty() {
+                    return Ok(Datum::Text(v.to_string()));
+                }
+                let obj = v
+                    .as_object()
+                    .ok_or_else(|| format!("expected an object, got {}", kind(v)))?;
+                Datum::Struct(
+                    self.fields
+                        .iter()
+                        .map(|(name, s)| {
+                            s.value(obj.get(name.as_str()).unwrap_or(&Value::Null))
+                                .map_err(|m| format!("field `{name}`: {m}"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+        })
+    }
+
+    /// Like [`value`](Self::value), but a null element of a list or map is just null
+    /// (Connect marks element schemas optional inconsistently across producers).
+    fn value_or_null(&self, v: &Value) -> Result<Datum, String> {
+        if v.is_null() {
+            Ok(Datum::Null)
+        } else {
+            self.value(v)
+        }
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -63,11 +397,27 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Straight from the bytes to cells, without an intermediate `Value` tree: the hot path of
+/// plain JSON topics. Nested objects become [`Datum::Object`] (a Debezium envelope is
+/// unwrapped from them; otherwise they are stored as JSON), arrays JSON text.
+pub fn decode_schemaless(bytes: &[u8]) -> Result<Data, DecodeError> {
+    match serde_json::from_slice::<Schemaless>(bytes) {
+        Ok(Schemaless::Row(row)) => Ok(Data::Row(row)),
+        Ok(Schemaless::Null) => Ok(Data::Null),
+        Ok(Schemaless::Scalar(CellValue(ty, value))) => Ok(Data::Scalar(Cell {
+            name: String::new(),
+            ty,
+            value,
+        })),
+        Err(e) => Err(DecodeError::NotJson(e.to_string())),
+    }
+}
+
 /// A schemaless JSON value decoded in one pass: an object becomes a row.
 enum Schemaless {
     Row(Row),
     Null,
-    Other(&'static str),
+    Scalar(CellValue),
 }
 
 impl<'de> serde::Deserialize<'de> for Schemaless {
@@ -82,39 +432,45 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor {
     type Value = Schemaless;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("a JSON value")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Schemaless, A::Error> {
-        let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(name) = map.next_key::<String>()? {
-            let CellValue(ty, value) = map.next_value()?;
-            cells.push(Cell { name, ty, value });
-        }
-        Ok(Schemaless::Row(Row { cells }))
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schemaless, A::Error> {
+        Ok(Schemaless::Row(object_row(map)?))
     }
     fn visit_unit<E>(self) -> Result<Schemaless, E> {
         Ok(Schemaless::Null)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Schemaless, E> {
-        Ok(Schemaless::Other("a boolean"))
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Schemaless, E> {
+        CellVisitor.visit_bool(b).map(Schemaless::Scalar)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Schemaless, E> {
-        Ok(Schemaless::Other("a number"))
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Schemaless, E> {
+        CellVisitor.visit_i64(i).map(Schemaless::Scalar)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Schemaless, E> {
-        Ok(Schemaless::Other("a number"))
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Schemaless, E> {
+        CellVisitor.visit_u64(u).map(Schemaless::Scalar)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Schemaless, E> {
-        Ok(Schemaless::Other("a number"))
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Schemaless, E> {
+        CellVisitor.visit_f64(f).map(Schemaless::Scalar)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Schemaless, E> {
-        Ok(Schemaless::Other("a string"))
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Schemaless, E> {
+        CellVisitor.visit_str(s).map(Schemaless::Scalar)
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Schemaless, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Schemaless::Other("an array"))
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Schemaless, E> {
+        CellVisitor.visit_string(s).map(Schemaless::Scalar)
     }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Schemaless, A::Error> {
+        CellVisitor.visit_seq(seq).map(Schemaless::Scalar)
+    }
+}
+
+fn object_row<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Row, A::Error> {
+    let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(8));
+    while let Some(name) = map.next_key::<String>()? {
+        let CellValue(ty, value) = map.next_value()?;
+        cells.push(Cell { name, ty, value });
+    }
+    Ok(Row { cells })
 }
 
 /// One field's value with the type inferred from it (`None`: null, type unknown).
@@ -146,7 +502,14 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
     fn visit_u64<E>(self, u: u64) -> Result<CellValue, E> {
         Ok(match i64::try_from(u) {
             Ok(i) => CellValue(Some(ColumnType::BigInt), Datum::Int(i)),
-            Err(_) => CellValue(Some(ColumnType::Double), Datum::Float(u as f64)),
+            // Past BIGINT (MySQL BIGINT UNSIGNED): exact, as DECIMAL(20,0).
+            Err(_) => CellValue(
+                Some(ColumnType::Decimal {
+                    precision: 20,
+                    scale: 0,
+                }),
+                Datum::Decimal(i128::from(u), 0),
+            ),
         })
     }
     fn visit_f64<E>(self, f: f64) -> Result<CellValue, E> {
@@ -161,7 +524,7 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
     fn visit_string<E>(self, s: String) -> Result<CellValue, E> {
         Ok(CellValue(Some(ColumnType::Varchar), Datum::Text(s)))
     }
-    // Nested objects and arrays are kept as JSON text.
+    // Arrays are kept as JSON text: without a schema their element type is a guess.
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<CellValue, A::Error> {
         let v: Value =
             serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
@@ -171,241 +534,67 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
         ))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CellValue, A::Error> {
-        let v: Value =
-            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
         Ok(CellValue(
             Some(ColumnType::Json),
-            Datum::Text(v.to_string()),
+            Datum::Object(object_row(map)?),
         ))
     }
 }
 
-fn envelope_row(schema: &Value, payload: Value) -> Result<Row, DecodeError> {
-    let shape = |m: &str| DecodeError::Shape(format!("schema: {m}"));
-    if schema.get("type").and_then(Value::as_str) != Some("struct") {
-        return Err(shape("the top-level schema must be of type struct"));
-    }
-    let fields = schema
-        .get("fields")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("struct schema without `fields`"))?;
-    let Value::Object(mut payload) = payload else {
-        return Err(DecodeError::Shape(
-            "payload must be an object for a struct schema".into(),
-        ));
-    };
-    let mut cells = Vec::with_capacity(fields.len());
-    for field in fields {
-        let name = field
-            .get("field")
-            .and_then(Value::as_str)
-            .ok_or_else(|| shape("a field without a `field` name"))?;
-        let ty = column_type(field).map_err(|message| DecodeError::Field {
-            field: name.to_owned(),
-            message,
-        })?;
-        let optional = field
-            .get("optional")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let raw = payload.remove(name).unwrap_or(Value::Null);
-        let value = if raw.is_null() {
-            let default = field.get("default").cloned().unwrap_or(Value::Null);
-            if default.is_null() && !optional {
-                return Err(DecodeError::Field {
-                    field: name.to_owned(),
-                    message: "null in a required (optional=false) field".into(),
-                });
-            }
-            convert(field, ty, default)
-        } else {
-            convert(field, ty, raw)
-        }
-        .map_err(|message| DecodeError::Field {
-            field: name.to_owned(),
-            message,
-        })?;
-        cells.push(Cell {
-            name: name.to_owned(),
-            ty: Some(ty),
-            value,
-        });
-    }
-    Ok(Row { cells })
+/// A schemaless object (nested cells) as JSON text, for a JSON column.
+pub fn object_json(row: &Row) -> String {
+    let mut out = String::with_capacity(64);
+    write_object(row, &mut out);
+    out
 }
 
-/// The type table for Connect schemas (see the README's type mapping).
-fn column_type(field: &Value) -> Result<ColumnType, String> {
-    let ty = field
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("schema without `type`")?;
-    let logical = field.get("name").and_then(Value::as_str).unwrap_or("");
-    Ok(match logical {
-        "org.apache.kafka.connect.data.Decimal" | "io.debezium.data.VariableScaleDecimal" => {
-            let params = field.get("parameters");
-            let param = |k: &str| -> Option<u8> {
-                params?.get(k).and_then(|v| {
-                    v.as_str()
-                        .and_then(|s| s.parse().ok())
-                        .or(v.as_u64().and_then(|n| u8::try_from(n).ok()))
-                })
-            };
-            let scale = param("scale").unwrap_or(0);
-            let precision = param("connect.decimal.precision").unwrap_or(38);
-            if precision > 38 || scale > precision {
-                ColumnType::Varchar
-            } else {
-                ColumnType::Decimal { precision, scale }
-            }
+fn write_object(row: &Row, out: &mut String) {
+    out.push('{');
+    for (i, cell) in row.cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        "org.apache.kafka.connect.data.Date" | "io.debezium.time.Date" => ColumnType::Date,
-        "org.apache.kafka.connect.data.Time"
-        | "io.debezium.time.Time"
-        | "io.debezium.time.MicroTime"
-        | "io.debezium.time.NanoTime" => ColumnType::Time,
-        "org.apache.kafka.connect.data.Timestamp"
-        | "io.debezium.time.Timestamp"
-        | "io.debezium.time.MicroTimestamp"
-        | "io.debezium.time.NanoTimestamp" => ColumnType::Timestamp,
-        "io.debezium.time.ZonedTimestamp" => ColumnType::TimestampTz,
-        "io.debezium.data.Json" => ColumnType::Json,
-        "io.debezium.data.Uuid" => ColumnType::Uuid,
-        _ => match ty {
-            "int8" => ColumnType::TinyInt,
-            "int16" => ColumnType::SmallInt,
-            "int32" => ColumnType::Integer,
-            "int64" => ColumnType::BigInt,
-            "float" | "float32" => ColumnType::Float,
-            "double" | "float64" => ColumnType::Double,
-            "boolean" => ColumnType::Boolean,
-            "string" => ColumnType::Varchar,
-            "bytes" => ColumnType::Blob,
-            "struct" | "array" | "map" => ColumnType::Json,
-            other => return Err(format!("unsupported schema type `{other}`")),
-        },
-    })
-}
-
-fn convert(field: &Value, ty: ColumnType, v: Value) -> Result<Datum, String> {
-    if v.is_null() {
-        return Ok(Datum::Null);
+        out.push_str(&Value::String(cell.name.clone()).to_string());
+        out.push(':');
+        match &cell.value {
+            Datum::Object(inner) => write_object(inner, out),
+            // Arrays were kept as JSON text already.
+            Datum::Text(t) if cell.ty == Some(ColumnType::Json) => out.push_str(t),
+            other => out.push_str(
+                &other
+                    .to_json(cell.ty.as_ref().unwrap_or(&ColumnType::Varchar))
+                    .to_string(),
+            ),
+        }
     }
-    let logical = field.get("name").and_then(Value::as_str).unwrap_or("");
-    let int = |v: &Value| {
-        v.as_i64()
-            .ok_or_else(|| format!("expected an integer, got {}", kind(v)))
-    };
-    Ok(match ty {
-        ColumnType::Boolean => Datum::Bool(
-            v.as_bool()
-                .ok_or_else(|| format!("expected a boolean, got {}", kind(&v)))?,
-        ),
-        ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Integer | ColumnType::BigInt => {
-            let i = int(&v)?;
-            let fits = match ty {
-                ColumnType::TinyInt => i8::try_from(i).is_ok(),
-                ColumnType::SmallInt => i16::try_from(i).is_ok(),
-                ColumnType::Integer => i32::try_from(i).is_ok(),
-                _ => true,
-            };
-            if !fits {
-                return Err(format!("{i} is out of range for {ty}"));
-            }
-            Datum::Int(i)
-        }
-        ColumnType::Float | ColumnType::Double => Datum::Float(
-            v.as_f64()
-                .ok_or_else(|| format!("expected a number, got {}", kind(&v)))?,
-        ),
-        ColumnType::Decimal { scale, .. } => match &v {
-            // Connect encodes decimals as base64 of the big-endian two's-complement unscaled value.
-            Value::String(s) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .map_err(|e| format!("decimal is not base64: {e}"))?;
-                if bytes.is_empty() || bytes.len() > 16 {
-                    return Err(format!(
-                        "decimal of {} bytes does not fit 128 bits",
-                        bytes.len()
-                    ));
-                }
-                let mut buf = if bytes[0] & 0x80 != 0 {
-                    [0xffu8; 16]
-                } else {
-                    [0u8; 16]
-                };
-                buf[16 - bytes.len()..].copy_from_slice(&bytes);
-                Datum::Decimal(i128::from_be_bytes(buf), scale)
-            }
-            // decimal.format=NUMERIC writes plain numbers.
-            Value::Number(n) => Datum::Text(n.to_string()),
-            other => {
-                return Err(format!(
-                    "expected a base64 or numeric decimal, got {}",
-                    kind(other)
-                ))
-            }
-        },
-        ColumnType::Varchar if logical.ends_with("Decimal") => Datum::Text(v.to_string()),
-        ColumnType::Varchar | ColumnType::Json | ColumnType::Uuid | ColumnType::TimestampTz => {
-            match v {
-                Value::String(s) => Datum::Text(s),
-                other if ty == ColumnType::Json => Datum::Text(other.to_string()),
-                other => return Err(format!("expected a string, got {}", kind(&other))),
-            }
-        }
-        ColumnType::Blob => {
-            let s = v
-                .as_str()
-                .ok_or_else(|| format!("expected base64 bytes, got {}", kind(&v)))?;
-            Datum::Bytes(
-                base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .map_err(|e| format!("bytes are not base64: {e}"))?,
-            )
-        }
-        ColumnType::Date => {
-            let days = int(&v)?;
-            Datum::Date(i32::try_from(days).map_err(|_| format!("date {days} out of range"))?)
-        }
-        ColumnType::Time => {
-            let n = int(&v)?;
-            Datum::Time(match logical {
-                "io.debezium.time.MicroTime" => n,
-                "io.debezium.time.NanoTime" => n / 1000,
-                _ => n.saturating_mul(1000),
-            })
-        }
-        ColumnType::Timestamp => {
-            let n = int(&v)?;
-            Datum::Timestamp(match logical {
-                "io.debezium.time.MicroTimestamp" => n,
-                "io.debezium.time.NanoTimestamp" => n / 1000,
-                _ => n.saturating_mul(1000),
-            })
-        }
-    })
+    out.push('}');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(bytes: &str, mode: JsonMode) -> Row {
-        match decode_json(bytes.as_bytes(), mode).unwrap() {
-            Decoded::Row(r) => r,
-            Decoded::Tombstone => panic!("tombstone"),
+    fn row(bytes: &str, schemas_enable: bool) -> Row {
+        match JsonDecoder::new(schemas_enable)
+            .decode(bytes.as_bytes())
+            .unwrap()
+        {
+            Data::Row(r) => r,
+            other => panic!("not a row: {other:?}"),
         }
     }
 
     #[test]
     fn schemaless_infers_types_from_values() {
         let r = row(
-            r#"{"id":7,"price":9.5,"ok":true,"name":"x","tags":["a"],"gone":null}"#,
-            JsonMode::Schemaless,
+            r#"{"id":7,"price":9.5,"ok":true,"name":"x","tags":["a"],"gone":null,"big":18446744073709551615}"#,
+            false,
         );
-        let types: Vec<_> = r.cells.iter().map(|c| (c.name.as_str(), c.ty)).collect();
+        let types: Vec<_> = r
+            .cells
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty.clone()))
+            .collect();
         assert_eq!(
             types,
             vec![
@@ -415,20 +604,46 @@ mod tests {
                 ("name", Some(ColumnType::Varchar)),
                 ("tags", Some(ColumnType::Json)),
                 ("gone", None),
+                (
+                    "big",
+                    Some(ColumnType::Decimal {
+                        precision: 20,
+                        scale: 0
+                    })
+                ),
             ]
         );
         assert_eq!(r.cells[4].value, Datum::Text("[\"a\"]".into()));
+        assert_eq!(
+            r.cells[6].value,
+            Datum::Decimal(18_446_744_073_709_551_615, 0)
+        );
     }
 
     #[test]
-    fn schemaless_rejects_non_objects_and_garbage() {
+    fn schemaless_nested_objects_round_trip_as_json() {
+        let r = row(
+            r#"{"a":{"b":1,"c":[1,{"d":null}],"e":{"f":"x\"y"},"g":2.5}}"#,
+            false,
+        );
+        let Datum::Object(inner) = &r.cells[0].value else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            object_json(inner),
+            r#"{"b":1,"c":[1,{"d":null}],"e":{"f":"x\"y"},"g":2.5}"#
+        );
+    }
+
+    #[test]
+    fn schemaless_garbage_is_not_json() {
         assert!(matches!(
-            decode_json(b"[1]", JsonMode::Schemaless),
-            Err(DecodeError::Shape(_))
+            JsonDecoder::new(false).decode(b"{not json"),
+            Err(DecodeError::NotJson(_))
         ));
         assert!(matches!(
-            decode_json(b"{not json", JsonMode::Schemaless),
-            Err(DecodeError::NotJson(_))
+            JsonDecoder::new(false).decode(b"[1]"),
+            Ok(Data::Scalar(_))
         ));
     }
 
@@ -439,9 +654,14 @@ mod tests {
             {"field":"amount","type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"10"}},
             {"field":"day","type":"int32","name":"io.debezium.time.Date","optional":true},
             {"field":"at","type":"int64","name":"io.debezium.time.MicroTimestamp","optional":true},
-            {"field":"note","type":"string","optional":true}]},
-          "payload":{"id":3,"amount":"MDk=","day":19000,"at":1700000000000001,"note":null}}"#;
-        let r = row(msg, JsonMode::Envelope);
+            {"field":"note","type":"string","optional":true},
+            {"field":"tags","type":"array","items":{"type":"int32"},"optional":true},
+            {"field":"addr","type":"struct","optional":true,"fields":[{"field":"zip","type":"string","optional":true}]},
+            {"field":"attrs","type":"map","keys":{"type":"string"},"values":{"type":"int64","optional":true},"optional":true},
+            {"field":"n","type":"struct","name":"io.debezium.data.VariableScaleDecimal","optional":true,"fields":[{"field":"scale","type":"int32"},{"field":"value","type":"bytes"}]}]},
+          "payload":{"id":3,"amount":"MDk=","day":19000,"at":1700000000000001,"note":null,
+            "tags":[1,null,3],"addr":{"zip":"1000"},"attrs":{"a":1},"n":{"scale":1,"value":"/w=="}}}"#;
+        let r = row(msg, true);
         assert_eq!(r.cells[0].ty, Some(ColumnType::Integer));
         assert_eq!(
             r.cells[1].ty,
@@ -456,29 +676,81 @@ mod tests {
         assert_eq!(r.cells[3].value, Datum::Timestamp(1_700_000_000_000_001));
         assert_eq!(r.cells[4].value, Datum::Null);
         assert_eq!(r.cells[4].ty, Some(ColumnType::Varchar));
+        assert_eq!(
+            r.cells[5].ty,
+            Some(ColumnType::List(Box::new(ColumnType::Integer)))
+        );
+        assert_eq!(
+            r.cells[5].value,
+            Datum::List(vec![Datum::Int(1), Datum::Null, Datum::Int(3)])
+        );
+        assert_eq!(
+            r.cells[6].ty,
+            Some(ColumnType::Struct(vec![(
+                "zip".into(),
+                ColumnType::Varchar
+            )]))
+        );
+        assert_eq!(
+            r.cells[6].value,
+            Datum::Struct(vec![Datum::Text("1000".into())])
+        );
+        assert_eq!(
+            r.cells[7].value,
+            Datum::Map(vec![(Datum::Text("a".into()), Datum::Int(1))])
+        );
+        assert_eq!(r.cells[8].ty, Some(ColumnType::Varchar));
+        assert_eq!(r.cells[8].value, Datum::Text("-0.1".into()));
     }
 
     #[test]
     fn envelope_errors_name_the_field() {
+        let mut d = JsonDecoder::new(true);
         let msg = r#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int8","optional":false}]},"payload":{"id":300}}"#;
-        let e = decode_json(msg.as_bytes(), JsonMode::Envelope).unwrap_err();
+        let e = d.decode(msg.as_bytes()).unwrap_err();
         assert_eq!(e.to_string(), "field `id`: 300 is out of range for TINYINT");
         let msg = r#"{"schema":{"type":"struct","fields":[{"field":"id","type":"int64","optional":false}]},"payload":{}}"#;
-        let e = decode_json(msg.as_bytes(), JsonMode::Envelope).unwrap_err();
+        let e = d.decode(msg.as_bytes()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "field `id`: null in a required (optional=false) field"
         );
-        let e = decode_json(br#"{"id":1}"#, JsonMode::Envelope).unwrap_err();
+        let e = d.decode(br#"{"id":1}"#).unwrap_err();
         assert!(e.to_string().contains("schemas.enable=false"), "{e}");
+        let e = d.decode(br#"[1,2]"#).unwrap_err();
+        assert!(e.to_string().contains("schemas.enable=false"), "{e}");
+        let e = d.decode(b"{oops").unwrap_err();
+        assert!(matches!(e, DecodeError::NotJson(_)), "{e}");
+    }
+
+    #[test]
+    fn envelope_defaults_fill_nulls() {
+        let msg = r#"{"schema":{"type":"struct","fields":[{"field":"n","type":"int32","optional":false,"default":5}]},"payload":{"n":null}}"#;
+        assert_eq!(row(msg, true).cells[0].value, Datum::Int(5));
     }
 
     #[test]
     fn negative_decimals_sign_extend() {
         let msg = r#"{"schema":{"type":"struct","fields":[{"field":"d","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"1"}}]},"payload":{"d":"/w=="}}"#;
+        assert_eq!(row(msg, true).cells[0].value, Datum::Decimal(-1, 1));
+    }
+
+    #[test]
+    fn primitive_keys_are_scalars() {
+        let mut d = JsonDecoder::new(true);
+        let msg = r#"{"schema":{"type":"int64","optional":false},"payload":42}"#;
         assert_eq!(
-            row(msg, JsonMode::Envelope).cells[0].value,
-            Datum::Decimal(-1, 1)
+            d.decode(msg.as_bytes()).unwrap(),
+            Data::Scalar(Cell {
+                name: String::new(),
+                ty: Some(ColumnType::BigInt),
+                value: Datum::Int(42)
+            })
+        );
+        assert_eq!(
+            d.decode(br#"{"schema":{"type":"int64"},"payload":null}"#)
+                .unwrap(),
+            Data::Null
         );
     }
 }

@@ -3,19 +3,26 @@
 //! table, the covered offsets in `__ducklake_sink_offsets` and the lineage commit message, so
 //! data and offsets become visible together or not at all.
 
+mod apply;
 mod arrow;
+mod lineage;
+mod maintenance;
+mod offsets;
+mod schema;
 pub mod sql;
 mod thread;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use duckdb::{params, Connection};
-use serde_json::json;
+use duckdb::Connection;
 
-use crate::batch::{Batch, TableBatch, TopicPartition};
+use crate::batch::{Batch, TopicPartition};
 use crate::config::ConnectorConfig;
 use crate::decode::ColumnType;
+
+pub use apply::TableCounts;
+pub use lineage::lineage;
 
 pub use thread::{LakeHandle, RetryPolicy};
 
@@ -151,7 +158,10 @@ pub struct FileCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlushOutcome {
     pub snapshot_id: Option<i64>,
+    /// Rows inserted, all tables together.
     pub rows: u64,
+    /// What the flush did to each table.
+    pub tables: BTreeMap<String, TableCounts>,
     /// Time spent appending rows (DDL included) and committing (offsets, lineage, COMMIT).
     pub append: std::time::Duration,
     pub commit: std::time::Duration,
@@ -272,167 +282,6 @@ impl Lake {
             .map_err(sql_err("cannot create the schema and offsets table"))
     }
 
-    /// Takes ownership of `partitions` for this worker: in one transaction, bumps each
-    /// partition's epoch (creating its row when missing) and returns where to resume. Any
-    /// worker still holding an older epoch can no longer commit for these partitions.
-    pub fn claim(
-        &mut self,
-        partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, Claim>, LakeError> {
-        self.in_transaction("cannot claim partitions", |lake| {
-            let offsets = lake.table_ref(OFFSETS_TABLE);
-            let context = "cannot claim partitions";
-            let mut select = lake
-                .conn
-                .prepare(&format!(
-                    "SELECT next_offset, epoch, last_timestamp_ms FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"
-                ))
-                .map_err(sql_err(context))?;
-            let mut claims = BTreeMap::new();
-            for tp in partitions {
-                let current = select
-                    .query_map(params![lake.settings.connector, tp.topic, tp.partition], |r| {
-                        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(sql_err(context))?;
-                let claim = match current.first() {
-                    Some(&(next_offset, epoch, last_timestamp_ms)) => {
-                        let epoch = epoch.unwrap_or(0) + 1;
-                        lake.conn
-                            .execute(
-                                &format!(
-                                    "UPDATE {offsets} SET epoch = ?, updated_at = now() WHERE connector = ? AND topic = ? AND \"partition\" = ?"
-                                ),
-                                params![epoch, lake.settings.connector, tp.topic, tp.partition],
-                            )
-                            .map_err(sql_err(context))?;
-                        Claim {
-                            next_offset,
-                            epoch,
-                            last_timestamp_ms,
-                        }
-                    }
-                    None => {
-                        lake.conn
-                            .execute(
-                                &format!(
-                                    "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
-                                     VALUES (?, ?, ?, NULL, NULL, 1, now(), NULL)"
-                                ),
-                                params![lake.settings.connector, tp.topic, tp.partition],
-                            )
-                            .map_err(sql_err(context))?;
-                        Claim {
-                            next_offset: None,
-                            epoch: 1,
-                            last_timestamp_ms: None,
-                        }
-                    }
-                };
-                claims.insert(tp.clone(), claim);
-            }
-            let (message, extra) = (
-                format!("{}: claimed {} partitions", lake.settings.connector, claims.len()),
-                json!({
-                    "kind": "claim",
-                    "connector": lake.settings.connector,
-                    "claimed": claims.iter().map(|(tp, c)| json!({"topic": tp.topic, "partition": tp.partition, "epoch": c.epoch, "next_offset": c.next_offset})).collect::<Vec<_>>(),
-                })
-                .to_string(),
-            );
-            lake.set_commit_message(&message, &extra)?;
-            Ok(claims)
-        })
-    }
-
-    /// Sets, or with `next_offset = None` forgets, the stored offset of partitions (the
-    /// `reset` command). Bumps the epoch, so a worker still running is fenced.
-    pub fn reset_offsets(
-        &mut self,
-        partitions: &[(TopicPartition, Option<i64>)],
-    ) -> Result<(), LakeError> {
-        self.in_transaction("cannot reset offsets", |lake| {
-            let offsets = lake.table_ref(OFFSETS_TABLE);
-            for (tp, next) in partitions {
-                let old_epoch: Option<i64> = lake
-                    .conn
-                    .query_row(
-                        &format!("SELECT max(epoch) FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"),
-                        params![lake.settings.connector, tp.topic, tp.partition],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql_err("cannot reset offsets"))?;
-                lake.conn
-                    .execute(
-                        &format!("DELETE FROM {offsets} WHERE connector = ? AND topic = ? AND \"partition\" = ?"),
-                        params![lake.settings.connector, tp.topic, tp.partition],
-                    )
-                    .map_err(sql_err("cannot reset offsets"))?;
-                if let Some(next) = next {
-                    lake.conn
-                        .execute(
-                            &format!(
-                                "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
-                                 VALUES (?, ?, ?, ?, NULL, ?, now(), NULL)"
-                            ),
-                            params![lake.settings.connector, tp.topic, tp.partition, next, old_epoch.unwrap_or(0) + 1],
-                        )
-                        .map_err(sql_err("cannot reset offsets"))?;
-                }
-            }
-            let listed: Vec<String> = partitions
-                .iter()
-                .map(|(tp, n)| format!("{}[{}]={}", tp.topic, tp.partition, n.map_or("forgotten".to_owned(), |n| n.to_string())))
-                .collect();
-            lake.set_commit_message(
-                &format!("{}: offsets reset by operator: {}", lake.settings.connector, listed.join(" ")),
-                &json!({"kind": "reset", "connector": lake.settings.connector, "reset": listed}).to_string(),
-            )
-        })
-    }
-
-    /// Partitions this connector has rows for, with their stored offsets.
-    pub fn stored_partitions(
-        &self,
-        topic: &str,
-    ) -> Result<Vec<(TopicPartition, Option<i64>)>, LakeError> {
-        let q = format!(
-            "SELECT \"partition\", next_offset FROM {} WHERE connector = ? AND topic = ? ORDER BY 1",
-            self.table_ref(OFFSETS_TABLE)
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&q)
-            .map_err(sql_err("cannot read lake offsets"))?;
-        let rows = stmt
-            .query_map(params![self.settings.connector, topic], |r| {
-                Ok((
-                    TopicPartition {
-                        topic: topic.to_owned(),
-                        partition: r.get(0)?,
-                    },
-                    r.get::<_, Option<i64>>(1)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(sql_err("cannot read lake offsets"))?;
-        Ok(rows)
-    }
-
-    fn set_commit_message(&self, message: &str, extra: &str) -> Result<(), LakeError> {
-        self.conn
-            .execute(
-                &format!(
-                    "CALL {}.set_commit_message('ducklake-sink', ?, extra_info => ?)",
-                    sql::ident(LAKE)
-                ),
-                params![message, extra],
-            )
-            .map_err(sql_err("cannot set the commit message"))?;
-        Ok(())
-    }
-
     /// Runs `body` inside BEGIN … COMMIT; on any error rolls back and forgets cached table
     /// shapes (DDL of the failed transaction is gone too).
     fn in_transaction<T>(
@@ -465,24 +314,21 @@ impl Lake {
     ) -> Result<FlushOutcome, LakeError> {
         let started = std::time::Instant::now();
         let mut append = std::time::Duration::ZERO;
-        let rows = self.in_transaction("flush", |lake| {
-            let mut rows = 0;
+        let tables = self.in_transaction("flush", |lake| {
+            let mut tables = BTreeMap::new();
             for (table, data) in &batch.tables {
-                if data.rows.is_empty() {
-                    continue;
-                }
-                lake.ensure_table(table, data)?;
-                rows += lake.append(table, data)?;
+                tables.insert(table.clone(), lake.write_table(table, data)?);
             }
             append = started.elapsed();
             lake.write_offsets(batch, epochs)?;
-            let (message, extra) = lineage(&lake.settings.connector, batch, rows);
+            let (message, extra) = lineage(&lake.settings.connector, batch, &tables);
             lake.set_commit_message(&message, &extra)?;
-            Ok(rows)
+            Ok(tables)
         })?;
         Ok(FlushOutcome {
             snapshot_id: self.current_snapshot(),
-            rows,
+            rows: tables.values().map(|c| c.inserted).sum(),
+            tables,
             append,
             commit: started.elapsed().saturating_sub(append),
         })
@@ -499,225 +345,6 @@ impl Lake {
                 |r| r.get(0),
             )
             .ok()
-    }
-
-    fn table_columns(&mut self, table: &str) -> Result<Option<TableColumns>, LakeError> {
-        if let Some(cols) = self.tables.get(table) {
-            return Ok(Some(cols.clone()));
-        }
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT column_name, data_type FROM information_schema.columns
-                 WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            )
-            .map_err(sql_err(format!("cannot describe table `{table}`")))?;
-        let cols: TableColumns = stmt
-            .query_map(params![LAKE, self.settings.schema, table], |r| {
-                let name: String = r.get(0)?;
-                let ty: String = r.get(1)?;
-                Ok((name, ColumnType::from_duckdb(&ty)))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(sql_err(format!("cannot describe table `{table}`")))?;
-        if cols.is_empty() {
-            return Ok(None);
-        }
-        self.tables.insert(table.to_owned(), cols.clone());
-        Ok(Some(cols))
-    }
-
-    /// Creates or evolves `table` so every column of `data` fits.
-    fn ensure_table(&mut self, table: &str, data: &TableBatch) -> Result<(), LakeError> {
-        let table_ref = self.table_ref(table);
-        let Some(existing) = self.table_columns(table)? else {
-            if !self.settings.auto_create {
-                return Err(LakeError::TableMissing {
-                    table: table.to_owned(),
-                });
-            }
-            let cols: Vec<String> = data
-                .columns
-                .iter()
-                .map(|(name, ty)| format!("{} {}", sql::ident(name), ty.sql()))
-                .collect();
-            self.conn
-                .execute_batch(&format!(
-                    "CREATE TABLE IF NOT EXISTS {table_ref} ({})",
-                    cols.join(", ")
-                ))
-                .map_err(sql_err(format!("cannot create table `{table}`")))?;
-            self.tables.remove(table);
-            return Ok(());
-        };
-        let mut changed = false;
-        for (name, ty) in &data.columns {
-            let found = existing.iter().find(|(c, _)| c.eq_ignore_ascii_case(name));
-            match found {
-                None if self.settings.auto_evolve => {
-                    self.conn
-                        .execute_batch(&format!(
-                            "ALTER TABLE {table_ref} ADD COLUMN {} {}",
-                            sql::ident(name),
-                            ty.sql()
-                        ))
-                        .map_err(sql_err(format!("cannot add column `{name}` to `{table}`")))?;
-                    changed = true;
-                }
-                None => {
-                    return Err(LakeError::ColumnMissing {
-                        table: table.to_owned(),
-                        column: name.clone(),
-                        ty: *ty,
-                    })
-                }
-                // A column type the sink does not model: let DuckDB cast on append.
-                Some((_, None)) => {}
-                Some((_, Some(old))) if ty.fits_into(old) => {}
-                Some((col, Some(old))) if self.settings.auto_evolve && old.promotes_to(ty) => {
-                    self.conn
-                        .execute_batch(&format!(
-                            "ALTER TABLE {table_ref} ALTER COLUMN {} SET DATA TYPE {}",
-                            sql::ident(col),
-                            ty.sql()
-                        ))
-                        .map_err(sql_err(format!(
-                            "cannot widen column `{col}` of `{table}` to {ty}"
-                        )))?;
-                    changed = true;
-                }
-                Some((col, Some(old))) => {
-                    return Err(LakeError::TypeChange {
-                        table: table.to_owned(),
-                        column: col.clone(),
-                        old: old.sql(),
-                        new: *ty,
-                        hint: if old.promotes_to(ty) {
-                            " without auto.evolve=true"
-                        } else {
-                            " (not an allowed promotion)"
-                        },
-                    })
-                }
-            }
-        }
-        if changed {
-            self.tables.remove(table);
-        }
-        Ok(())
-    }
-
-    fn append(&mut self, table: &str, data: &TableBatch) -> Result<u64, LakeError> {
-        let names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
-        let context = || format!("cannot append to table `{table}`");
-        let mut appender = self
-            .conn
-            .appender_with_columns_to_catalog_and_db(table, LAKE, &self.settings.schema, &names)
-            .map_err(sql_err(context()))?;
-        let columns = arrow::record_batch(data).map_err(|e| LakeError::Sql {
-            context: format!("{}: {e}", context()),
-            source: Box::new(duckdb::Error::AppendError),
-        })?;
-        appender
-            .append_record_batch(columns)
-            .map_err(sql_err(context()))?;
-        appender.flush().map_err(sql_err(context()))?;
-        Ok(data.rows.len() as u64)
-    }
-
-    /// Moves each partition's offset forward, compare-and-set on the claim epoch: a row
-    /// whose epoch changed belongs to another worker now, and the whole flush is refused.
-    fn write_offsets(
-        &self,
-        batch: &Batch,
-        epochs: &BTreeMap<TopicPartition, i64>,
-    ) -> Result<(), LakeError> {
-        let mut update = self
-            .conn
-            .prepare(&format!(
-                "UPDATE {} SET next_offset = ?, last_timestamp_ms = ?, updated_at = now()
-                 WHERE connector = ? AND topic = ? AND \"partition\" = ? AND epoch = ?",
-                self.table_ref(OFFSETS_TABLE)
-            ))
-            .map_err(sql_err("cannot store offsets"))?;
-        for (tp, range) in &batch.offsets {
-            let epoch = epochs.get(tp).copied().unwrap_or(-1);
-            let updated = update
-                .execute(params![
-                    range.next_offset(),
-                    range.last_timestamp_ms,
-                    self.settings.connector,
-                    tp.topic,
-                    tp.partition,
-                    epoch
-                ])
-                .map_err(sql_err("cannot store offsets"))?;
-            if updated != 1 {
-                return Err(LakeError::Fenced {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    epoch,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Table upkeep: moves inlined rows to Parquet, merges the small files that frequent
-    /// flushes leave behind and, with a `retention`, expires older snapshots and deletes the
-    /// files only they used. Each step is its own DuckLake commit.
-    pub fn maintain(
-        &mut self,
-        retention: Option<std::time::Duration>,
-    ) -> Result<FileCounts, LakeError> {
-        let before = self.data_files()?;
-        let lake = sql::literal(LAKE);
-        let mut steps = vec![
-            format!("CALL ducklake_flush_inlined_data({lake})"),
-            format!("CALL ducklake_merge_adjacent_files({lake})"),
-        ];
-        if let Some(keep) = retention {
-            let older_than = format!("now() - INTERVAL {} MILLISECONDS", keep.as_millis());
-            steps.push(format!(
-                "CALL ducklake_expire_snapshots({lake}, older_than => {older_than})"
-            ));
-            steps.push(format!(
-                "CALL ducklake_cleanup_old_files({lake}, older_than => {older_than})"
-            ));
-        }
-        for step in steps {
-            let mut stmt = self
-                .conn
-                .prepare(&step)
-                .map_err(sql_err(format!("maintenance: {step}")))?;
-            let mut rows = stmt
-                .query([])
-                .map_err(sql_err(format!("maintenance: {step}")))?;
-            while rows
-                .next()
-                .map_err(sql_err(format!("maintenance: {step}")))?
-                .is_some()
-            {}
-        }
-        Ok(FileCounts {
-            before,
-            after: self.data_files()?,
-        })
-    }
-
-    /// Parquet data files of the lake's live tables.
-    fn data_files(&self) -> Result<u64, LakeError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT coalesce(sum(file_count), 0)::BIGINT FROM {}.table_info()",
-                    sql::ident(LAKE)
-                ),
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(0) as u64)
-            .map_err(sql_err("cannot count data files"))
     }
 
     /// Runs arbitrary SQL (the `sql` subcommand) on this connection.
@@ -741,51 +368,10 @@ fn create_parent_dir(catalog_file: &str) {
     }
 }
 
-/// The commit message and `extra_info` JSON of a flush: connector, per-partition offset
-/// ranges and record counts, rows per table, and the newest Kafka timestamp per topic.
-pub fn lineage(connector: &str, batch: &Batch, rows: u64) -> (String, String) {
-    let mut ranges = Vec::new();
-    let mut parts = Vec::new();
-    let mut max_ts: BTreeMap<&str, i64> = BTreeMap::new();
-    for (tp, r) in &batch.offsets {
-        parts.push(format!(
-            "{}[{}]@{}..{}",
-            tp.topic, tp.partition, r.first, r.last
-        ));
-        ranges.push(json!({
-            "topic": tp.topic, "partition": tp.partition,
-            "first_offset": r.first, "last_offset": r.last, "records": r.records,
-        }));
-        if let Some(ts) = r.max_timestamp_ms {
-            let e = max_ts.entry(tp.topic.as_str()).or_insert(ts);
-            *e = (*e).max(ts);
-        }
-    }
-    let tables: BTreeMap<&str, usize> = batch
-        .tables
-        .iter()
-        .map(|(t, b)| (t.as_str(), b.rows.len()))
-        .collect();
-    let message = format!(
-        "{connector}: {} records, {rows} rows: {}",
-        batch.records(),
-        parts.join(" ")
-    );
-    let extra = json!({
-        "kind": "flush",
-        "connector": connector,
-        "records": batch.records(),
-        "rows": rows,
-        "offsets": ranges,
-        "tables": tables,
-        "max_timestamp_ms": max_ts,
-    });
-    (message, extra.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use duckdb::params;
 
     fn sql_error(text: &str) -> LakeError {
         // Any duckdb::Error carrying `text` in its message; classification reads the text.

@@ -295,6 +295,33 @@ pub fn produce_raw(bootstrap: &str, topic: &str, values: &[Option<&str>]) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// Produces keyed records (`None` value: a tombstone) to one partition of `topic`, in order.
+pub fn produce_keyed(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    records: &[(Option<String>, Option<String>)],
+) {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use rdkafka::ClientConfig;
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for (k, v) in records {
+        let mut r: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(partition);
+        if let Some(k) = k {
+            r = r.key(k.as_str());
+        }
+        if let Some(v) = v {
+            r = r.payload(v.as_str());
+        }
+        producer.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

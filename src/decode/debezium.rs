@@ -1,0 +1,338 @@
+//! Debezium's record shapes, recognised in a decoded value: the change-event envelope
+//! (`before`, `after`, `source`, `op`, `ts_ms`), the flattened form written by the
+//! `ExtractNewRecordState` transform (`__deleted`, `__op`, …), and the records that are not
+//! rows at all (heartbeats, transaction metadata, schema changes, logical messages).
+//!
+//! Nothing here decides what to do with a change; [`super::RecordDecoder`] does.
+
+use super::{Cell, ColumnType, Datum, DecodeError, Row};
+
+/// Whether values are Debezium envelopes (`cdc.envelope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeMode {
+    /// Recognise envelopes and the flattened form by their fields; anything else is a row.
+    Auto,
+    /// Every value must be a Debezium change event (or a control record).
+    Debezium,
+    /// Values are rows as they are, even if they look like envelopes.
+    None,
+}
+
+/// What a change event does (`op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `c`
+    Create,
+    /// `r`: a snapshot read.
+    Read,
+    /// `u`
+    Update,
+    /// `d`
+    Delete,
+    /// `t`
+    Truncate,
+}
+
+/// Where a change came from, as Debezium's `source` block says: routing placeholders and the
+/// source position (kept for ordering and diagnostics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub db: Option<String>,
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    /// When the change happened in the source database.
+    pub ts_ms: Option<i64>,
+    /// Log position: MySQL `file:pos` (and `gtid`), PostgreSQL `lsn`.
+    pub position: Option<String>,
+}
+
+/// A decoded value, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    Change {
+        op: Op,
+        before: Option<Row>,
+        after: Option<Row>,
+        source: Option<SourceInfo>,
+    },
+    /// `ExtractNewRecordState` output: the row (control fields removed) and whether it
+    /// marks a delete.
+    Flattened {
+        row: Row,
+        deleted: bool,
+        source: Option<SourceInfo>,
+    },
+    /// Not a row: what it is.
+    Control(&'static str),
+    Plain(Row),
+}
+
+fn cell<'r>(row: &'r Row, name: &str) -> Option<&'r Cell> {
+    row.cells.iter().find(|c| c.name == name)
+}
+
+fn text(cell: Option<&Cell>) -> Option<&str> {
+    match cell.map(|c| &c.value) {
+        Some(Datum::Text(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// A struct cell (schema'd JSON) or nested object (schemaless) as a row; `None` for null.
+fn nested_row(cell: Cell) -> Result<Option<Row>, String> {
+    match (cell.value, cell.ty) {
+        (Datum::Null, _) => Ok(None),
+        (Datum::Object(row), _) => Ok(Some(row)),
+        (Datum::Struct(values), Some(ColumnType::Struct(fields))) => Ok(Some(Row {
+            cells: fields
+                .into_iter()
+                .zip(values)
+                .map(|((name, ty), value)| Cell {
+                    name,
+                    ty: Some(ty),
+                    value,
+                })
+                .collect(),
+        })),
+        _ => Err(format!("`{}` is not a struct", cell.name)),
+    }
+}
+
+fn source_info(block: Option<Cell>) -> Option<SourceInfo> {
+    let row = block.and_then(|c| nested_row(c).ok().flatten())?;
+    let s = |name: &str| text(cell(&row, name)).map(str::to_owned);
+    let int = |name: &str| match cell(&row, name).map(|c| &c.value) {
+        Some(&Datum::Int(i)) => Some(i),
+        _ => None,
+    };
+    let position = match (s("file"), int("pos"), int("lsn"), s("gtid")) {
+        (_, _, Some(lsn), _) => Some(format!("lsn {lsn}")),
+        (Some(file), Some(pos), _, gtid) => Some(match gtid {
+            Some(g) => format!("{file}:{pos} gtid {g}"),
+            None => format!("{file}:{pos}"),
+        }),
+        _ => None,
+    };
+    Some(SourceInfo {
+        db: s("db"),
+        schema: s("schema"),
+        table: s("table"),
+        ts_ms: int("ts_ms"),
+        position,
+    })
+}
+
+fn take(row: &mut Row, name: &str) -> Option<Cell> {
+    let i = row.cells.iter().position(|c| c.name == name)?;
+    Some(row.cells.remove(i))
+}
+
+/// Classifies a decoded value. `topic` tells heartbeats apart.
+pub fn classify(mut row: Row, mode: EnvelopeMode, topic: &str) -> Result<Shape, DecodeError> {
+    if mode == EnvelopeMode::None {
+        return Ok(Shape::Plain(row));
+    }
+    let has = |row: &Row, name: &str| cell(row, name).is_some();
+    if topic.starts_with("__debezium-heartbeat") {
+        return Ok(Shape::Control("heartbeat"));
+    }
+    let op = text(cell(&row, "op")).map(str::to_owned);
+    let envelope_fields = has(&row, "source") && (has(&row, "after") || has(&row, "before"));
+    if let Some(op) = op.filter(|_| envelope_fields || mode == EnvelopeMode::Debezium) {
+        let op = match op.as_str() {
+            "c" => Op::Create,
+            "r" => Op::Read,
+            "u" => Op::Update,
+            "d" => Op::Delete,
+            "t" => Op::Truncate,
+            "m" => return Ok(Shape::Control("logical decoding message")),
+            other => {
+                return Err(DecodeError::Shape(format!(
+                    "Debezium change event with unknown op `{other}`"
+                )))
+            }
+        };
+        let field = |row: &mut Row, name: &str| {
+            take(row, name)
+                .map(nested_row)
+                .transpose()
+                .map(Option::flatten)
+                .map_err(|m| DecodeError::Shape(format!("Debezium change event: {m}")))
+        };
+        let before = field(&mut row, "before")?;
+        let after = field(&mut row, "after")?;
+        let source = source_info(take(&mut row, "source"));
+        return Ok(Shape::Change {
+            op,
+            before,
+            after,
+            source,
+        });
+    }
+    if envelope_fields {
+        return Err(DecodeError::Shape(
+            "Debezium change event without `op` (it has `source` and `before`/`after`)".into(),
+        ));
+    }
+    if has(&row, "status")
+        && has(&row, "id")
+        && (has(&row, "event_count") || has(&row, "data_collections"))
+    {
+        return Ok(Shape::Control("transaction metadata"));
+    }
+    if has(&row, "ddl") && (has(&row, "tableChanges") || has(&row, "databaseName")) {
+        return Ok(Shape::Control("schema change"));
+    }
+    if has(&row, "__deleted") || has(&row, "__op") {
+        let deleted = match take(&mut row, "__deleted").map(|c| c.value) {
+            Some(Datum::Bool(b)) => b,
+            Some(Datum::Text(t)) => t.eq_ignore_ascii_case("true"),
+            _ => false,
+        } || text(cell(&row, "__op")) == Some("d");
+        let source = Some(SourceInfo {
+            db: text(cell(&row, "__db")).map(str::to_owned),
+            schema: text(cell(&row, "__schema")).map(str::to_owned),
+            table: text(cell(&row, "__table")).map(str::to_owned),
+            ts_ms: match cell(&row, "__source_ts_ms").map(|c| &c.value) {
+                Some(Datum::Int(i)) => Some(*i),
+                _ => None,
+            },
+            position: None,
+        });
+        return Ok(Shape::Flattened {
+            row,
+            deleted,
+            source,
+        });
+    }
+    if mode == EnvelopeMode::Debezium {
+        return Err(DecodeError::Shape(
+            "not a Debezium change event (no `op`); cdc.envelope=debezium expects Debezium's envelope or the ExtractNewRecordState form".into(),
+        ));
+    }
+    Ok(Shape::Plain(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::json::JsonDecoder;
+    use crate::decode::Data;
+
+    fn shape(json: &str, schemas: bool, mode: EnvelopeMode) -> Result<Shape, DecodeError> {
+        let Data::Row(row) = JsonDecoder::new(schemas).decode(json.as_bytes()).unwrap() else {
+            panic!("not a row")
+        };
+        classify(row, mode, "dbserver1.inventory.customers")
+    }
+
+    #[test]
+    fn schemaless_envelope_unwraps_rows_and_source() {
+        let s = shape(
+            r#"{"before":null,"after":{"id":1004,"first_name":"Anne","address":{"city":"x"}},
+               "source":{"version":"2.7.0.Final","connector":"mysql","name":"dbserver1","ts_ms":1559033904000,"snapshot":"false","db":"inventory","table":"customers","server_id":223344,"gtid":null,"file":"mysql-bin.000003","pos":154,"row":0,"thread":7,"query":null},
+               "op":"c","ts_ms":1559033904863}"#,
+            false,
+            EnvelopeMode::Auto,
+        )
+        .unwrap();
+        let Shape::Change {
+            op,
+            before,
+            after,
+            source,
+        } = s
+        else {
+            panic!("{s:?}")
+        };
+        assert_eq!(op, Op::Create);
+        assert_eq!(before, None);
+        let after = after.unwrap();
+        assert_eq!(after.cells[0].name, "id");
+        assert_eq!(after.cells[0].value, Datum::Int(1004));
+        assert!(matches!(after.cells[2].value, Datum::Object(_)));
+        let source = source.unwrap();
+        assert_eq!(source.db.as_deref(), Some("inventory"));
+        assert_eq!(source.table.as_deref(), Some("customers"));
+        assert_eq!(source.ts_ms, Some(1_559_033_904_000));
+        assert_eq!(source.position.as_deref(), Some("mysql-bin.000003:154"));
+    }
+
+    #[test]
+    fn control_records_and_plain_rows() {
+        assert_eq!(
+            shape(
+                r#"{"status":"BEGIN","id":"571:53195829","event_count":null,"data_collections":null,"ts_ms":1}"#,
+                false,
+                EnvelopeMode::Auto
+            ),
+            Ok(Shape::Control("transaction metadata"))
+        );
+        assert_eq!(
+            shape(
+                r#"{"source":{"server":"dbserver1"},"position":{},"databaseName":"inventory","ddl":"CREATE TABLE x (id INT)","tableChanges":[]}"#,
+                false,
+                EnvelopeMode::Auto
+            ),
+            Ok(Shape::Control("schema change"))
+        );
+        assert!(matches!(
+            shape(r#"{"id":1,"op":"c"}"#, false, EnvelopeMode::Auto),
+            Ok(Shape::Plain(_))
+        ));
+        assert!(matches!(
+            shape(r#"{"id":1}"#, false, EnvelopeMode::Debezium),
+            Err(DecodeError::Shape(_))
+        ));
+        assert!(matches!(
+            shape(
+                r#"{"before":null,"after":{"id":1},"source":{}}"#,
+                false,
+                EnvelopeMode::Auto
+            ),
+            Err(DecodeError::Shape(m)) if m.contains("without `op`")
+        ));
+        assert!(matches!(
+            shape(
+                r#"{"before":null,"after":{"id":1},"source":{},"op":"x"}"#,
+                false,
+                EnvelopeMode::Auto
+            ),
+            Err(DecodeError::Shape(m)) if m.contains("unknown op `x`")
+        ));
+        // cdc.envelope=none keeps even an envelope as a plain row.
+        assert!(matches!(
+            shape(
+                r#"{"before":null,"after":{"id":1},"source":{},"op":"c"}"#,
+                false,
+                EnvelopeMode::None
+            ),
+            Ok(Shape::Plain(_))
+        ));
+    }
+
+    #[test]
+    fn flattened_form_marks_deletes() {
+        let Ok(Shape::Flattened {
+            row,
+            deleted,
+            source,
+        }) = shape(
+            r#"{"id":1,"name":"x","__op":"d","__table":"customers","__source_ts_ms":5,"__deleted":"true"}"#,
+            false,
+            EnvelopeMode::Auto,
+        )
+        else {
+            panic!()
+        };
+        assert!(deleted);
+        assert!(row.cells.iter().all(|c| c.name != "__deleted"));
+        assert_eq!(source.unwrap().table.as_deref(), Some("customers"));
+        let Ok(Shape::Flattened { deleted, .. }) =
+            shape(r#"{"id":1,"__deleted":"false"}"#, false, EnvelopeMode::Auto)
+        else {
+            panic!()
+        };
+        assert!(!deleted);
+    }
+}

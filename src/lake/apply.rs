@@ -1,0 +1,145 @@
+//! Writing one table's buffered changes inside the flush transaction.
+//!
+//! Append tables: the rows go in through DuckDB's appender as whole Arrow columns.
+//! Keyed tables (upserts): the batch already holds one change per key; they are staged in a
+//! temporary table, every staged key is deleted from the lake table (`DELETE … USING`), and
+//! the upserted rows are inserted from the stage (`INSERT … SELECT`). A truncate empties the
+//! table first. All of it is part of the flush's one DuckLake transaction.
+
+use super::{arrow, sql, sql_err, Lake, LakeError, LAKE};
+use crate::batch::{RowOp, TableBatch};
+
+/// Temporary table (in DuckDB's `temp` catalog, not the lake) that stages a keyed table's
+/// changes during a flush.
+const STAGE: &str = "__ducklake_sink_stage";
+/// Stage column telling upserts (true) from deletes (false).
+const UPSERT_FLAG: &str = "__ducklake_sink_upsert";
+
+/// What a flush did to one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    /// Rows inserted (appended, or upserted).
+    pub inserted: u64,
+    /// Keys deleted (delete changes; rows replaced by upserts are not counted).
+    pub deleted: u64,
+    /// Whether the table was truncated.
+    pub truncated: bool,
+}
+
+impl Lake {
+    /// Applies `data` to `table` (creating or evolving it as configured).
+    pub(super) fn write_table(
+        &mut self,
+        table: &str,
+        data: &TableBatch,
+    ) -> Result<TableCounts, LakeError> {
+        let mut counts = TableCounts::default();
+        let exists = self.table_columns(table)?.is_some();
+        if data.truncate && exists {
+            self.conn
+                .execute(&format!("DELETE FROM {}", self.table_ref(table)), [])
+                .map_err(sql_err(format!("cannot truncate table `{table}`")))?;
+            counts.truncated = true;
+        }
+        if data.rows.is_empty() {
+            return Ok(counts);
+        }
+        let Some(key) = &data.key else {
+            self.ensure_table(table, data)?;
+            counts.inserted = self.append(table, data)?;
+            return Ok(counts);
+        };
+        // Deletes alone never create a table: there is nothing to delete from.
+        if !exists && data.inserts() == 0 {
+            return Ok(counts);
+        }
+        self.ensure_table(table, data)?;
+        self.stage(table, data)?;
+        let table_ref = self.table_ref(table);
+        let stage_ref = sql::qualified("temp", "main", STAGE);
+        let on: Vec<String> = key
+            .iter()
+            .map(|k| format!("t.{col} = s.{col}", col = sql::ident(k)))
+            .collect();
+        self.conn
+            .execute(
+                &format!(
+                    "DELETE FROM {table_ref} AS t USING {stage_ref} AS s WHERE {}",
+                    on.join(" AND ")
+                ),
+                [],
+            )
+            .map_err(sql_err(format!("cannot apply deletes to table `{table}`")))?;
+        let cols: Vec<String> = data.columns.iter().map(|(n, _)| sql::ident(n)).collect();
+        let cols = cols.join(", ");
+        if data.inserts() > 0 {
+            self.conn
+                .execute(
+                    &format!(
+                        "INSERT INTO {table_ref} ({cols}) SELECT {cols} FROM {stage_ref} WHERE {}",
+                        sql::ident(UPSERT_FLAG)
+                    ),
+                    [],
+                )
+                .map_err(sql_err(format!("cannot apply upserts to table `{table}`")))?;
+        }
+        counts.inserted = data.inserts() as u64;
+        counts.deleted = data.deletes() as u64;
+        Ok(counts)
+    }
+
+    fn append(&mut self, table: &str, data: &TableBatch) -> Result<u64, LakeError> {
+        let columns = arrow::record_batch(data, None).map_err(|e| LakeError::Sql {
+            context: format!("cannot append to table `{table}`: {e}"),
+            source: Box::new(duckdb::Error::AppendError),
+        })?;
+        let names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
+        self.append_batch(LAKE, &self.settings.schema, table, &names, columns)?;
+        Ok(data.rows.len() as u64)
+    }
+
+    /// Fills the stage table with `data`'s rows and whether each upserts, in the lake
+    /// table's own column types (DuckDB casts while appending).
+    fn stage(&mut self, table: &str, data: &TableBatch) -> Result<(), LakeError> {
+        let cols: Vec<String> = data.columns.iter().map(|(n, _)| sql::ident(n)).collect();
+        self.conn
+            .execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {} FROM {} LIMIT 0;
+                 ALTER TABLE {stage_ref} ADD COLUMN {flag} BOOLEAN;",
+                cols.join(", "),
+                self.table_ref(table),
+                stage = sql::ident(STAGE),
+                stage_ref = sql::qualified("temp", "main", STAGE),
+                flag = sql::ident(UPSERT_FLAG),
+            ))
+            .map_err(sql_err(format!("cannot stage changes of table `{table}`")))?;
+        let flags: Vec<bool> = data.ops.iter().map(|op| *op == RowOp::Upsert).collect();
+        let columns =
+            arrow::record_batch(data, Some((UPSERT_FLAG, &flags))).map_err(|e| LakeError::Sql {
+                context: format!("cannot stage changes of table `{table}`: {e}"),
+                source: Box::new(duckdb::Error::AppendError),
+            })?;
+        let mut names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
+        names.push(UPSERT_FLAG);
+        self.append_batch("temp", "main", STAGE, &names, columns)
+    }
+
+    fn append_batch(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+        names: &[&str],
+        columns: duckdb::arrow::record_batch::RecordBatch,
+    ) -> Result<(), LakeError> {
+        let context = || format!("cannot append to table `{table}`");
+        let mut appender = self
+            .conn
+            .appender_with_columns_to_catalog_and_db(table, catalog, schema, names)
+            .map_err(sql_err(context()))?;
+        appender
+            .append_record_batch(columns)
+            .map_err(sql_err(context()))?;
+        appender.flush().map_err(sql_err(context()))
+    }
+}

@@ -1,0 +1,87 @@
+//! Lineage: the commit message and `extra_info` every snapshot of the sink carries.
+
+use std::collections::BTreeMap;
+
+use duckdb::params;
+use serde_json::json;
+
+use super::{sql, sql_err, Lake, LakeError, TableCounts, LAKE};
+use crate::batch::Batch;
+
+impl Lake {
+    pub(super) fn set_commit_message(&self, message: &str, extra: &str) -> Result<(), LakeError> {
+        self.conn
+            .execute(
+                &format!(
+                    "CALL {}.set_commit_message('ducklake-sink', ?, extra_info => ?)",
+                    sql::ident(LAKE)
+                ),
+                params![message, extra],
+            )
+            .map_err(sql_err("cannot set the commit message"))?;
+        Ok(())
+    }
+}
+
+/// The commit message and `extra_info` JSON of a flush: connector, per-partition offset
+/// ranges and record counts, rows per table, and the newest Kafka timestamp per topic.
+pub fn lineage(
+    connector: &str,
+    batch: &Batch,
+    tables: &BTreeMap<String, TableCounts>,
+) -> (String, String) {
+    let rows: u64 = tables.values().map(|c| c.inserted).sum();
+    let deleted: u64 = tables.values().map(|c| c.deleted).sum();
+    let mut ranges = Vec::new();
+    let mut parts = Vec::new();
+    let mut max_ts: BTreeMap<&str, i64> = BTreeMap::new();
+    for (tp, r) in &batch.offsets {
+        parts.push(format!(
+            "{}[{}]@{}..{}",
+            tp.topic, tp.partition, r.first, r.last
+        ));
+        ranges.push(json!({
+            "topic": tp.topic, "partition": tp.partition,
+            "first_offset": r.first, "last_offset": r.last, "records": r.records,
+        }));
+        if let Some(ts) = r.max_timestamp_ms {
+            let e = max_ts.entry(tp.topic.as_str()).or_insert(ts);
+            *e = (*e).max(ts);
+        }
+    }
+    let changes: BTreeMap<&str, serde_json::Value> = tables
+        .iter()
+        .map(|(t, c)| {
+            (
+                t.as_str(),
+                json!({"inserted": c.inserted, "deleted": c.deleted, "truncated": c.truncated}),
+            )
+        })
+        .collect();
+    let table_rows: BTreeMap<&str, u64> = tables
+        .iter()
+        .map(|(t, c)| (t.as_str(), c.inserted))
+        .collect();
+    let deletes = if deleted > 0 {
+        format!(", {deleted} deleted")
+    } else {
+        String::new()
+    };
+    let message = format!(
+        "{connector}: {} records, {rows} rows{deletes}: {}",
+        batch.records(),
+        parts.join(" ")
+    );
+    let extra = json!({
+        "kind": "flush",
+        "connector": connector,
+        "records": batch.records(),
+        "rows": rows,
+        "deleted": deleted,
+        "offsets": ranges,
+        "tables": table_rows,
+        "changes": changes,
+        "max_timestamp_ms": max_ts,
+    });
+    (message, extra.to_string())
+}

@@ -1,0 +1,299 @@
+//! The offset rules, in one place: where a claimed partition starts, which delivered records
+//! are new, and what the lake's next offset is after a flush.
+//!
+//! Contract: a partition is read from the lake's `next_offset` (resumed one record early when
+//! the lake knows that record's Kafka timestamp, to notice a recreated topic); a record below
+//! the offset the partition expects next was committed already and is skipped; the lake's
+//! next offset only moves when a flush holding the records before it has committed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rdkafka::Offset;
+
+use crate::batch::TopicPartition;
+use crate::config::StartPolicy;
+use crate::lake::Claim;
+
+/// The offsets one flush covers in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetRange {
+    pub first: i64,
+    pub last: i64,
+    pub records: u64,
+    /// Newest Kafka record timestamp seen (ms since epoch).
+    pub max_timestamp_ms: Option<i64>,
+    /// Timestamp of the record at `last`: stored with the offsets so a restart can tell
+    /// whether the log still holds the same records (topic deleted and recreated).
+    pub last_timestamp_ms: Option<i64>,
+}
+
+impl OffsetRange {
+    /// The offset the next record of this partition has: what the lake stores.
+    pub fn next_offset(&self) -> i64 {
+        self.last + 1
+    }
+}
+
+/// What to do with a delivered record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// New: decode and buffer it.
+    Take,
+    /// Below what the partition expects: committed already (or not ours any more).
+    Skip,
+    /// The record before the lake's offset is not the one the lake committed there: the
+    /// topic was deleted and recreated.
+    Changed { stored: i64, found: Option<i64> },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PartitionState {
+    epoch: i64,
+    /// Next offset stored in the lake.
+    lake_next: Option<i64>,
+    /// The offset the next new record has at least.
+    expected: Option<i64>,
+    /// Resumed one record early: the Kafka timestamp the record at `lake_next - 1` carries.
+    verify: Option<i64>,
+}
+
+/// The partitions this worker holds, with their claim epochs and positions.
+#[derive(Debug, Default)]
+pub struct Assignment {
+    partitions: HashMap<TopicPartition, PartitionState>,
+}
+
+impl Assignment {
+    /// Takes a claimed partition; returns where to start reading it, or why it cannot start.
+    pub fn claim(
+        &mut self,
+        tp: &TopicPartition,
+        claim: &Claim,
+        policy: StartPolicy,
+    ) -> Result<Offset, String> {
+        let mut state = PartitionState {
+            epoch: claim.epoch,
+            lake_next: claim.next_offset,
+            ..PartitionState::default()
+        };
+        let start = match (claim.next_offset, claim.last_timestamp_ms) {
+            (Some(next), Some(ts)) if next > 0 => {
+                // Resume one record early and check it is the one committed.
+                state.verify = Some(ts);
+                state.expected = Some(next - 1);
+                Offset::Offset(next - 1)
+            }
+            (Some(next), _) => {
+                state.expected = Some(next);
+                Offset::Offset(next)
+            }
+            (None, _) => match policy {
+                StartPolicy::Earliest => Offset::Beginning,
+                StartPolicy::Latest => Offset::End,
+                StartPolicy::Fail => {
+                    return Err(format!(
+                        "`{}` partition {} has no offset in the lake and auto.offset.reset=none",
+                        tp.topic, tp.partition
+                    ))
+                }
+            },
+        };
+        self.partitions.insert(tp.clone(), state);
+        Ok(start)
+    }
+
+    /// Judges a delivered record at `offset` with Kafka timestamp `timestamp_ms`.
+    pub fn check(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+    ) -> Verdict {
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return Verdict::Skip;
+        };
+        if state.expected.is_some_and(|e| offset < e) {
+            return Verdict::Skip;
+        }
+        if let Some(stored) = state.verify.take() {
+            let next = state.lake_next.unwrap_or(0);
+            state.expected = Some(next);
+            if offset == next - 1 {
+                if timestamp_ms != Some(stored) {
+                    return Verdict::Changed {
+                        stored,
+                        found: timestamp_ms,
+                    };
+                }
+                // The committed record itself: already in the lake.
+                return Verdict::Skip;
+            }
+            // The record before the lake offset is gone (compaction): nothing to compare.
+            if offset < next {
+                return Verdict::Skip;
+            }
+        }
+        Verdict::Take
+    }
+
+    /// A record at `offset` was taken: the next one has a higher offset.
+    pub fn taken(&mut self, tp: &TopicPartition, offset: i64) {
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.expected = Some(offset + 1);
+        }
+    }
+
+    /// A flush committed: the lake's next offsets.
+    pub fn committed(&mut self, offsets: &BTreeMap<TopicPartition, i64>) {
+        for (tp, next) in offsets {
+            if let Some(state) = self.partitions.get_mut(tp) {
+                state.lake_next = Some(*next);
+            }
+        }
+    }
+
+    /// Records of `tp` from `from` on were dropped uncommitted: expect them again, so they
+    /// are read anew instead of being taken for redeliveries.
+    pub fn rewind(&mut self, tp: &TopicPartition, from: i64) {
+        if let Some(state) = self.partitions.get_mut(tp) {
+            if state.expected.is_some_and(|e| e > from) {
+                state.expected = Some(from);
+            }
+        }
+    }
+
+    pub fn revoke(&mut self, tp: &TopicPartition) {
+        self.partitions.remove(tp);
+    }
+
+    pub fn contains(&self, tp: &TopicPartition) -> bool {
+        self.partitions.contains_key(tp)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.keys()
+    }
+
+    /// The claim epoch that proves ownership in a flush (`-1`: not held, the flush is
+    /// refused).
+    pub fn epoch(&self, tp: &TopicPartition) -> i64 {
+        self.partitions.get(tp).map_or(-1, |s| s.epoch)
+    }
+
+    /// The lake's next offset.
+    pub fn lake_next(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions.get(tp).and_then(|s| s.lake_next)
+    }
+
+    /// How far the partition has been read (the next offset wanted).
+    pub fn read_to(&self, tp: &TopicPartition) -> i64 {
+        self.partitions
+            .get(tp)
+            .and_then(|s| s.expected.or(s.lake_next))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp() -> TopicPartition {
+        TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        }
+    }
+
+    fn claim(next: Option<i64>, ts: Option<i64>) -> Claim {
+        Claim {
+            next_offset: next,
+            epoch: 7,
+            last_timestamp_ms: ts,
+        }
+    }
+
+    #[test]
+    fn a_claimed_partition_resumes_one_early_and_checks_that_record() {
+        let mut a = Assignment::default();
+        let start = a.claim(&tp(), &claim(Some(10), Some(500)), StartPolicy::Earliest);
+        assert_eq!(start, Ok(Offset::Offset(9)));
+        assert_eq!(a.epoch(&tp()), 7);
+        assert_eq!(a.check(&tp(), 8, None), Verdict::Skip);
+        assert_eq!(a.check(&tp(), 9, Some(500)), Verdict::Skip);
+        assert_eq!(
+            a.check(&tp(), 9, Some(500)),
+            Verdict::Skip,
+            "still below 10"
+        );
+        assert_eq!(a.check(&tp(), 10, Some(600)), Verdict::Take);
+        a.taken(&tp(), 10);
+        assert_eq!(a.check(&tp(), 10, Some(600)), Verdict::Skip);
+        assert_eq!(a.read_to(&tp()), 11);
+    }
+
+    #[test]
+    fn a_different_record_before_the_lake_offset_means_a_recreated_topic() {
+        let mut a = Assignment::default();
+        a.claim(&tp(), &claim(Some(10), Some(500)), StartPolicy::Earliest)
+            .unwrap();
+        assert_eq!(
+            a.check(&tp(), 9, Some(501)),
+            Verdict::Changed {
+                stored: 500,
+                found: Some(501)
+            }
+        );
+        // Compacted away: the first record delivered is past it; nothing to compare.
+        let mut a = Assignment::default();
+        a.claim(&tp(), &claim(Some(10), Some(500)), StartPolicy::Earliest)
+            .unwrap();
+        assert_eq!(a.check(&tp(), 12, Some(9)), Verdict::Take);
+    }
+
+    #[test]
+    fn partitions_the_lake_never_saw_follow_auto_offset_reset() {
+        let mut a = Assignment::default();
+        assert_eq!(
+            a.claim(&tp(), &claim(None, None), StartPolicy::Earliest),
+            Ok(Offset::Beginning)
+        );
+        assert_eq!(a.check(&tp(), 0, None), Verdict::Take);
+        assert_eq!(
+            a.claim(&tp(), &claim(None, None), StartPolicy::Latest),
+            Ok(Offset::End)
+        );
+        assert!(a
+            .claim(&tp(), &claim(None, None), StartPolicy::Fail)
+            .unwrap_err()
+            .contains("auto.offset.reset=none"));
+        assert_eq!(
+            a.claim(&tp(), &claim(Some(3), None), StartPolicy::Fail),
+            Ok(Offset::Offset(3))
+        );
+    }
+
+    #[test]
+    fn dropped_records_are_read_again_and_revoked_partitions_are_refused() {
+        let mut a = Assignment::default();
+        a.claim(&tp(), &claim(Some(0), None), StartPolicy::Earliest)
+            .unwrap();
+        for o in 0..5 {
+            assert_eq!(a.check(&tp(), o, None), Verdict::Take);
+            a.taken(&tp(), o);
+        }
+        let mut done = BTreeMap::new();
+        done.insert(tp(), 3);
+        a.committed(&done);
+        assert_eq!(a.lake_next(&tp()), Some(3));
+        a.rewind(&tp(), 3);
+        assert_eq!(a.check(&tp(), 3, None), Verdict::Take);
+        a.revoke(&tp());
+        assert_eq!(a.check(&tp(), 5, None), Verdict::Skip);
+        assert_eq!(a.epoch(&tp()), -1);
+    }
+}

@@ -1,0 +1,339 @@
+//! Change data capture end to end on a real broker and a real DuckLake: Debezium change
+//! events applied as upserts, deletes and truncates; replays change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use ducklake_sink::gen::create_topic;
+use serde_json::{json, Value};
+use support::{produce_keyed, runtime, Broker, LakeDir, Worker, SINK};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A `users` row as the test's source database holds it: (id, name, balance in cents).
+type User = (i64, Option<&'static str>, Option<i64>);
+
+fn decimal_base64(unscaled: i64) -> String {
+    let bytes = unscaled.to_be_bytes();
+    // Minimal two's complement: drop leading bytes that only repeat the sign.
+    let mut start = 0;
+    while start < 7
+        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+            || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    base64::engine::general_purpose::STANDARD.encode(&bytes[start..])
+}
+
+fn row_schema(field: &str) -> Value {
+    json!({"type":"struct","optional":true,"name":"pg.public.users.Value","field":field,"fields":[
+        {"field":"id","type":"int32","optional":false},
+        {"field":"name","type":"string","optional":true},
+        {"field":"balance","type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal",
+         "version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"}}]})
+}
+
+fn row(u: Option<User>) -> Value {
+    match u {
+        None => Value::Null,
+        Some((id, name, balance)) => {
+            json!({"id": id, "name": name, "balance": balance.map(decimal_base64)})
+        }
+    }
+}
+
+/// A Debezium PostgreSQL change event with schemas (`JsonConverter`, `schemas.enable=true`).
+fn event(op: &str, before: Option<User>, after: Option<User>) -> (Option<String>, Option<String>) {
+    let id = after.or(before).map(|u| u.0);
+    let schema = json!({"type":"struct","optional":false,"name":"pg.public.users.Envelope","fields":[
+        row_schema("before"), row_schema("after"),
+        {"type":"struct","optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source","fields":[
+            {"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"db"},
+            {"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},
+            {"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":false,"field":"ts_ms"}]},
+        {"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}]});
+    let value = json!({"schema": schema, "payload": {
+        "before": row(before), "after": row(after), "op": op, "ts_ms": 1_700_000_000_000i64,
+        "source": {"connector":"postgresql","db":"shop","schema":"public","table":"users","lsn":1234,"ts_ms":1_700_000_000_000i64}}});
+    (id.map(key), Some(value.to_string()))
+}
+
+fn key(id: i64) -> String {
+    json!({"schema":{"type":"struct","optional":false,"name":"pg.public.users.Key","fields":[{"field":"id","type":"int32","optional":false}]},
+           "payload":{"id":id}})
+    .to_string()
+}
+
+fn tombstone(id: i64) -> (Option<String>, Option<String>) {
+    (Some(key(id)), None)
+}
+
+fn cdc_lake(name: &str, topic: &str, extra: &[(&str, &str)]) -> LakeDir {
+    let mut config = vec![
+        (
+            "key.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("key.converter.schemas.enable", "true"),
+        ("value.converter.schemas.enable", "true"),
+        ("insert.mode", "upsert"),
+        ("pk.mode", "record_key"),
+        ("delete.enabled", "true"),
+        ("truncate.enabled", "true"),
+        ("table.name.format", "${source.table}"),
+        ("flush.max.records", "3"),
+    ];
+    config.extend_from_slice(extra);
+    LakeDir::new(name, topic, &config)
+}
+
+fn users(lake: &LakeDir) -> Vec<(i64, Option<String>, Option<String>)> {
+    let conn = lake.open();
+    let mut stmt = conn
+        .prepare("SELECT id, name, balance::VARCHAR FROM users ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn drain(lake: &LakeDir, broker: &Broker) {
+    let mut worker = Worker::start(lake, broker, &["--until-caught-up"]);
+    let status = worker.wait(MINUTE * 2);
+    assert!(status.success(), "worker failed: {}", worker.log_text());
+}
+
+fn reset(lake: &LakeDir, args: &[&str]) {
+    let out = Command::new(SINK)
+        .arg("reset")
+        .arg(&lake.connector)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_owned())
+}
+
+#[test]
+fn debezium_changes_leave_the_table_equal_to_the_source_and_replays_change_nothing() {
+    let broker = Broker::start();
+    let topic = "pg.public.users";
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, topic, 1))
+        .unwrap();
+    let ann = (1, Some("ann"), Some(1000));
+    let bob = (2, Some("bob"), Some(-550));
+    let cy = (3, Some("cy"), Some(1));
+    let dee = (4, Some("dee"), Some(100));
+    let eve = (5, Some("eve"), None);
+    // PostgreSQL's default REPLICA IDENTITY: a delete's `before` holds only the key.
+    let key_only = |id| (id, None, None);
+    let mut events = vec![
+        event("r", None, Some(ann)),
+        event("r", None, Some(bob)),
+        event("r", None, Some(cy)),
+        event("c", None, Some(dee)),
+        event("u", None, Some((1, Some("ann2"), Some(1100)))),
+        event("d", Some(key_only(2)), None),
+        tombstone(2),
+        // A primary-key change, as Debezium writes it: delete + tombstone, then create.
+        event("d", Some(key_only(3)), None),
+        tombstone(3),
+        event("c", None, Some((30, Some("cy"), Some(1)))),
+        event("u", None, Some((4, Some("dee2"), Some(100)))),
+        // Created and deleted within one flush.
+        event("c", None, Some(eve)),
+        event("d", Some(key_only(5)), None),
+        tombstone(5),
+        event("c", None, Some(bob)),
+    ];
+    produce_keyed(&broker.bootstrap, topic, 0, &events);
+
+    let lake = cdc_lake("cdc-users", topic, &[]);
+    drain(&lake, &broker);
+    let expected = vec![
+        (1, s("ann2"), s("11.00")),
+        (2, s("bob"), s("-5.50")),
+        (4, s("dee2"), s("1.00")),
+        (30, s("cy"), s("0.01")),
+    ];
+    assert_eq!(users(&lake), expected);
+    let conn = lake.open();
+    let types: Vec<(String, String)> = conn
+        .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'lake' AND table_name = 'users' ORDER BY ordinal_position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("id".to_owned(), "INTEGER".to_owned()),
+            ("name".to_owned(), "VARCHAR".to_owned()),
+            ("balance".to_owned(), "DECIMAL(10,2)".to_owned())
+        ]
+    );
+    drop(conn);
+
+    // Replaying the whole topic, or its second half, leaves the table as it is.
+    reset(&lake, &["--topic", topic]);
+    drain(&lake, &broker);
+    assert_eq!(users(&lake), expected);
+    reset(
+        &lake,
+        &["--topic", topic, "--partition", "0", "--to-offset", "7"],
+    );
+    drain(&lake, &broker);
+    assert_eq!(users(&lake), expected);
+
+    // A truncate empties the table; what follows it stays.
+    let truncate = json!({"schema":{"type":"struct","optional":false,"fields":[
+            {"type":"struct","optional":true,"field":"before","fields":[{"field":"id","type":"int32"}]},
+            {"type":"struct","optional":true,"field":"after","fields":[{"field":"id","type":"int32"}]},
+            {"type":"struct","optional":false,"field":"source","fields":[{"type":"string","optional":false,"field":"table"}]},
+            {"type":"string","optional":false,"field":"op"}]},
+        "payload":{"before":null,"after":null,"source":{"table":"users"},"op":"t"}});
+    events = vec![
+        (None, Some(truncate.to_string())),
+        event("c", None, Some((7, Some("gus"), Some(700)))),
+    ];
+    produce_keyed(&broker.bootstrap, topic, 0, &events);
+    drain(&lake, &broker);
+    assert_eq!(users(&lake), vec![(7, s("gus"), s("7.00"))]);
+}
+
+#[test]
+fn with_deletes_disabled_deletes_are_skipped_and_counted_not_applied() {
+    let broker = Broker::start();
+    let topic = "pg.public.users";
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, topic, 1))
+        .unwrap();
+    let events = vec![
+        event("c", None, Some((1, Some("ann"), Some(1)))),
+        event("c", None, Some((2, Some("bob"), Some(2)))),
+        event("d", Some((2, None, None)), None),
+        tombstone(2),
+    ];
+    produce_keyed(&broker.bootstrap, topic, 0, &events);
+    let lake = cdc_lake("cdc-keep", topic, &[("delete.enabled", "false")]);
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    assert_eq!(
+        users(&lake).iter().map(|u| u.0).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let conn = lake.open();
+    assert_eq!(lake.offsets(&conn, topic).get(&0), Some(&4));
+}
+
+#[test]
+fn schemaless_events_of_several_tables_route_by_source() {
+    let broker = Broker::start();
+    let rt = runtime();
+    for t in ["mysql1.inventory.customers", "mysql1.inventory.orders"] {
+        rt.block_on(create_topic(&broker.bootstrap, t, 1)).unwrap();
+    }
+    let ev = |table: &str, op: &str, before: Value, after: Value| {
+        let id = if after.is_null() {
+            &before["id"]
+        } else {
+            &after["id"]
+        };
+        (
+            Some(json!({"id": id}).to_string()),
+            Some(
+                json!({"before": before, "after": after, "op": op, "ts_ms": 1,
+                       "source": {"connector":"mysql","db":"inventory","table":table,"file":"mysql-bin.000003","pos":154,"gtid":null}})
+                .to_string(),
+            ),
+        )
+    };
+    produce_keyed(
+        &broker.bootstrap,
+        "mysql1.inventory.customers",
+        0,
+        &[
+            ev(
+                "customers",
+                "c",
+                Value::Null,
+                json!({"id":1,"email":"a@x","tags":["a","b"]}),
+            ),
+            ev(
+                "customers",
+                "u",
+                json!({"id":1,"email":"a@x","tags":["a","b"]}),
+                json!({"id":1,"email":"b@x","tags":[]}),
+            ),
+            ev(
+                "customers",
+                "c",
+                Value::Null,
+                json!({"id":2,"email":"c@x","tags":null}),
+            ),
+            ev(
+                "customers",
+                "d",
+                json!({"id":2,"email":"c@x","tags":null}),
+                Value::Null,
+            ),
+            (Some(r#"{"id":2}"#.to_owned()), None),
+        ],
+    );
+    produce_keyed(
+        &broker.bootstrap,
+        "mysql1.inventory.orders",
+        0,
+        &[ev("orders", "c", Value::Null, json!({"id":10,"qty":3}))],
+    );
+    let lake = LakeDir::new(
+        "cdc-routes",
+        "unused",
+        &[
+            ("topics.regex", "mysql1\\.inventory\\..*"),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("key.converter.schemas.enable", "false"),
+            ("insert.mode", "upsert"),
+            ("pk.mode", "record_key"),
+            ("delete.enabled", "true"),
+            ("table.name.format", "${source.db}_${source.table}"),
+        ],
+    );
+    // `topics` and `topics.regex` conflict: drop the empty `topics`.
+    let text = std::fs::read_to_string(&lake.connector).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    doc["config"].as_object_mut().unwrap().remove("topics");
+    std::fs::write(&lake.connector, doc.to_string()).unwrap();
+    drain(&lake, &broker);
+    let conn = lake.open();
+    let customers: Vec<(i64, String, String)> = conn
+        .prepare("SELECT id, email, tags::VARCHAR FROM inventory_customers ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(customers, vec![(1, "b@x".to_owned(), "[]".to_owned())]);
+    assert_eq!(
+        support::count(&conn, "SELECT count(*) FROM inventory_orders WHERE qty = 3"),
+        1
+    );
+}
