@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
 
-use ducklake_sink::batch::{Batch, Position, TopicPartition};
+use ducklake_sink::batch::{Batch, Position, Target, TopicPartition};
 use ducklake_sink::config::{Converter, InsertMode, PkMode};
 use ducklake_sink::decode::{DecodeSettings, EnvelopeMode, RecordDecoder};
 use ducklake_sink::gen::order_json;
+use ducklake_sink::shape::Evolution;
 use rand::SeedableRng;
 
 fn main() {
@@ -59,7 +60,15 @@ fn main() {
             bytes: 150,
             now,
         };
-        batch.put("orders", change, &at).unwrap();
+        let target = Target {
+            table: "orders",
+            columns: None,
+            evolution: Evolution {
+                auto_create: true,
+                auto_evolve: true,
+            },
+        };
+        batch.put(&target, change, &at).unwrap();
     }
     let put = t.elapsed();
     let per = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::decode::{Change, ColumnType, Datum, Row};
 pub use crate::offsets::OffsetRange;
+use crate::shape::{fit, Evolution, TableColumns};
 
 /// Identifies one partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,9 +67,12 @@ impl TableBatch {
         self.ops.iter().filter(|op| **op == RowOp::Delete).count()
     }
 
-    /// Checks `row` against the columns seen so far and returns its values in column order,
-    /// adding columns for new fields. On error nothing changed.
-    fn row_values(&mut self, row: Row) -> Result<Vec<Datum>, String> {
+    /// Checks `row` against the columns seen so far and against the lake table, and returns
+    /// its values in column order, adding columns for new fields. On error nothing changed.
+    ///
+    /// The lake check runs only when a batch column is new or widens, so the steady state
+    /// (every record of the usual shape) costs nothing extra.
+    fn row_values(&mut self, row: Row, target: &Target<'_>) -> Result<Vec<Datum>, String> {
         // Check every cell before changing anything, so a rejected record leaves no trace.
         let mut plan = Vec::with_capacity(row.cells.len());
         for cell in &row.cells {
@@ -79,15 +83,23 @@ impl TableBatch {
             match self.index.get(&cell.name) {
                 Some(&i) => {
                     let current = &self.columns[i].1;
-                    if current.unify(ty).is_none() {
-                        return Err(format!(
-                            "field `{}` is {ty} here but {current} in earlier records of this batch",
-                            cell.name
-                        ));
+                    if current != ty {
+                        let Some(unified) = current.unify(ty) else {
+                            return Err(format!(
+                                "field `{}` is {ty} here but {current} in earlier records of this batch",
+                                cell.name
+                            ));
+                        };
+                        if unified != *current {
+                            target.check(&cell.name, &unified)?;
+                        }
                     }
                     plan.push(Some(i));
                 }
-                None => plan.push(None),
+                None => {
+                    target.check(&cell.name, ty)?;
+                    plan.push(None);
+                }
             }
         }
         let mut values = vec![Datum::Null; self.columns.len()];
@@ -123,8 +135,8 @@ impl TableBatch {
         Ok(values)
     }
 
-    fn append(&mut self, row: Row) -> Result<(), String> {
-        let values = self.row_values(row)?;
+    fn append(&mut self, row: Row, target: &Target<'_>) -> Result<(), String> {
+        let values = self.row_values(row, target)?;
         self.rows.push(values);
         Ok(())
     }
@@ -172,23 +184,29 @@ impl TableBatch {
     /// Replaces the row of `key`; with `old_key` (the change moved the row), deletes that
     /// key too. The new row is checked first, and the old key's cells are a subset of its
     /// columns, so a rejected change leaves the buffer as it was.
-    fn upsert(&mut self, key: &Row, row: Row, old_key: Option<Row>) -> Result<(), String> {
+    fn upsert(
+        &mut self,
+        key: &Row,
+        row: Row,
+        old_key: Option<Row>,
+        target: &Target<'_>,
+    ) -> Result<(), String> {
         let encoded = self.slot_key(key)?;
         let old = old_key
             .map(|old| self.slot_key(&old).map(|enc| (enc, old)))
             .transpose()?;
-        let values = self.row_values(row)?;
+        let values = self.row_values(row, target)?;
         if let Some((old_encoded, old)) = old {
-            let old_values = self.row_values(old)?;
+            let old_values = self.row_values(old, target)?;
             self.place(old_encoded, old_values, RowOp::Delete);
         }
         self.place(encoded, values, RowOp::Upsert);
         Ok(())
     }
 
-    fn delete(&mut self, key: Row) -> Result<(), String> {
+    fn delete(&mut self, key: Row, target: &Target<'_>) -> Result<(), String> {
         let encoded = self.slot_key(&key)?;
-        let values = self.row_values(key)?;
+        let values = self.row_values(key, target)?;
         self.place(encoded, values, RowOp::Delete);
         Ok(())
     }
@@ -199,6 +217,24 @@ impl TableBatch {
         self.ops.clear();
         self.slots.clear();
         self.truncate = true;
+    }
+}
+
+/// The lake table a record goes to, as far as the worker knows it: new columns and wider
+/// types are checked against it record by record.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub table: &'a str,
+    /// `None`: the table does not exist (yet).
+    pub columns: Option<&'a TableColumns>,
+    pub evolution: Evolution,
+}
+
+impl Target<'_> {
+    fn check(&self, column: &str, ty: &ColumnType) -> Result<(), String> {
+        fit(self.table, self.columns, column, ty, self.evolution)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -292,7 +328,13 @@ impl Batch {
     }
 
     /// Adds a record's change to `table`'s buffer. On error the batch is unchanged.
-    pub fn put(&mut self, table: &str, change: Change, at: &Position<'_>) -> Result<(), String> {
+    pub fn put(
+        &mut self,
+        target: &Target<'_>,
+        change: Change,
+        at: &Position<'_>,
+    ) -> Result<(), String> {
+        let table = target.table;
         if let Change::Skip(_) = change {
             self.skip_record(at.tp, at.offset, at.timestamp_ms, at.now);
             return Ok(());
@@ -302,9 +344,9 @@ impl Batch {
         }
         let buffer = self.tables.get_mut(table).ok_or("table buffer vanished")?;
         match change {
-            Change::Append(row) => buffer.append(row)?,
-            Change::Upsert { key, row, old_key } => buffer.upsert(&key, row, old_key)?,
-            Change::Delete { key } => buffer.delete(key)?,
+            Change::Append(row) => buffer.append(row, target)?,
+            Change::Upsert { key, row, old_key } => buffer.upsert(&key, row, old_key, target)?,
+            Change::Delete { key } => buffer.delete(key, target)?,
             Change::Truncate => buffer.truncate(),
             Change::Skip(_) => {}
         }
@@ -383,7 +425,7 @@ mod tests {
     ) -> Result<(), String> {
         let tp = tp(p);
         b.put(
-            "t",
+            &ANY,
             change,
             &Position {
                 tp: &tp,
@@ -409,6 +451,16 @@ mod tests {
             old_key: None,
         }
     }
+
+    /// A table that does not exist yet, with auto.create and auto.evolve.
+    const ANY: Target<'static> = Target {
+        table: "t",
+        columns: None,
+        evolution: Evolution {
+            auto_create: true,
+            auto_evolve: true,
+        },
+    };
 
     const LIMITS: FlushLimits = FlushLimits {
         max_records: 3,
@@ -611,6 +663,73 @@ mod tests {
     }
 
     #[test]
+    fn a_record_that_does_not_fit_the_lake_table_is_refused_by_itself() {
+        let columns: TableColumns = vec![
+            ("a".into(), Some(ColumnType::Integer)),
+            ("b".into(), Some(ColumnType::Varchar)),
+        ];
+        let strict = Target {
+            table: "t",
+            columns: Some(&columns),
+            evolution: Evolution {
+                auto_create: false,
+                auto_evolve: false,
+            },
+        };
+        let tp = tp(0);
+        let at = |offset| Position {
+            tp: &tp,
+            offset,
+            timestamp_ms: None,
+            bytes: 1,
+            now: Instant::now(),
+        };
+        let mut b = Batch::default();
+        b.put(
+            &strict,
+            append(&[("a", Some(ColumnType::SmallInt), Datum::Int(1))]),
+            &at(0),
+        )
+        .unwrap();
+        // Wider than the column, within the batch: refused at this record, not at flush.
+        let e = b
+            .put(
+                &strict,
+                append(&[("a", Some(ColumnType::BigInt), Datum::Int(1))]),
+                &at(1),
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("column `a`: records carry BIGINT but the column is INTEGER"),
+            "{e}"
+        );
+        let e = b
+            .put(
+                &strict,
+                append(&[("c", Some(ColumnType::BigInt), Datum::Int(1))]),
+                &at(1),
+            )
+            .unwrap_err();
+        assert!(e.contains("has no column `c`"), "{e}");
+        let e = b
+            .put(
+                &strict,
+                append(&[("a", Some(ColumnType::Varchar), Datum::Text("x".into()))]),
+                &at(1),
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("is VARCHAR here but SMALLINT in earlier records"),
+            "{e}"
+        );
+        assert_eq!(b.records(), 1);
+        assert_eq!(
+            b.tables["t"].columns,
+            vec![("a".into(), ColumnType::SmallInt)]
+        );
+    }
+
+    #[test]
     fn flush_triggers_by_records_bytes_and_age() {
         let t0 = Instant::now();
         let mut b = Batch::default();
@@ -625,7 +744,7 @@ mod tests {
         assert_eq!(b.deadline(&LIMITS), Some(t0 + Duration::from_secs(5)));
         let tp1 = tp(1);
         b.put(
-            "t",
+            &ANY,
             append(&[]),
             &Position {
                 tp: &tp1,

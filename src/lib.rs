@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
 pub mod routing;
+pub mod shape;
 pub mod source;
 
 pub use config::ConnectorConfig;

@@ -18,7 +18,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::batch::{Batch, FlushLimits, FlushReason, Position, TopicPartition};
+use crate::batch::{Batch, FlushLimits, FlushReason, Position, Target, TopicPartition};
 use crate::config::ConnectorConfig;
 use crate::decode::{Change, RecordDecoder};
 use crate::error::Error;
@@ -26,6 +26,7 @@ use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy
 use crate::metrics::{Metrics, State};
 use crate::offsets::{Assignment, Verdict};
 use crate::routing::Routes;
+use crate::shape::{Evolution, TableColumns};
 use crate::source::{position, AssignReply, Source, SourceEvent};
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
@@ -102,6 +103,9 @@ struct Pipeline {
     decoder: RecordDecoder,
     /// Target table of each record, from `table.name.format`.
     routes: Routes,
+    /// Lake tables as last seen (`None`: not created yet), for per-record checks.
+    shapes: HashMap<String, Option<TableColumns>>,
+    evolution: Evolution,
     /// Records that wrote nothing since the last publication to `metrics`, by why.
     skipped: HashMap<&'static str, u64>,
     last_tp: Option<TopicPartition>,
@@ -158,6 +162,7 @@ async fn run_connector_inner(
         .then(|| Instant::now() + Duration::from_millis(config.maintenance_interval_ms));
     let decoder = RecordDecoder::new(config.decode_settings());
     let routes = Routes::new(&config.table_name_format);
+    let evolution = config.evolution();
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -179,6 +184,8 @@ async fn run_connector_inner(
         decoder,
         routes,
         skipped: HashMap::new(),
+        shapes: HashMap::new(),
+        evolution,
         last_tp: None,
         broker_down_since: None,
         retry_timeout,
@@ -348,7 +355,7 @@ impl Pipeline {
 
     async fn on_messages(&mut self, messages: Vec<OwnedMessage>) -> Result<(), Error> {
         for m in messages {
-            if let Err(e) = self.put(&m) {
+            if let Err(e) = self.put(&m).await {
                 // Commit what came before the bad record, then stop.
                 self.flush_all("error").await?;
                 return Err(e);
@@ -512,19 +519,19 @@ impl Pipeline {
         Ok(())
     }
 
-    fn put(&mut self, m: &OwnedMessage) -> Result<(), Error> {
+    async fn put(&mut self, m: &OwnedMessage) -> Result<(), Error> {
         // Messages come in runs per partition: reuse the last partition key instead of
         // allocating one per record.
         let tp = match self.last_tp.take() {
             Some(tp) if tp.partition == m.partition() && tp.topic == m.topic() => tp,
             _ => position(m).0,
         };
-        let result = self.put_at(&tp, m);
+        let result = self.put_at(&tp, m).await;
         self.last_tp = Some(tp);
         result
     }
 
-    fn put_at(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<(), Error> {
+    async fn put_at(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<(), Error> {
         let offset = m.offset();
         match self.assignment.check(tp, offset, m.timestamp().to_millis()) {
             Verdict::Take => {}
@@ -561,6 +568,17 @@ impl Pipeline {
             *self.skipped.entry(why.as_str()).or_default() += 1;
         }
         let table = self.routes.table(&tp.topic, record.source.as_ref());
+        if !self.shapes.contains_key(table) {
+            // First record for this table: learn its shape once (records are then checked
+            // against it one by one; flushes keep it current).
+            let columns = self.lake.describe(table).await?;
+            self.shapes.insert(table.to_owned(), columns);
+        }
+        let target = Target {
+            table,
+            columns: self.shapes.get(table).and_then(Option::as_ref),
+            evolution: self.evolution,
+        };
         let at = Position {
             tp,
             offset,
@@ -569,7 +587,7 @@ impl Pipeline {
             now,
         };
         self.batch
-            .put(table, record.change, &at)
+            .put(&target, record.change, &at)
             .map_err(record_error)?;
         self.assignment.taken(tp, offset);
         self.summary.records += 1;
@@ -672,6 +690,9 @@ impl Pipeline {
         self.summary.flushes += 1;
         self.summary.last_snapshot = outcome.snapshot_id.or(self.summary.last_snapshot);
         self.assignment.committed(&done.offsets);
+        for (table, columns) in outcome.shapes {
+            self.shapes.insert(table, Some(columns));
+        }
         if let Some(first) = self.first_record_at {
             self.summary.active = first.elapsed();
         }

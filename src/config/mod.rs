@@ -146,6 +146,14 @@ impl ConnectorConfig {
         format!("connect-{}", self.name)
     }
 
+    /// `auto.create` and `auto.evolve`.
+    pub fn evolution(&self) -> crate::shape::Evolution {
+        crate::shape::Evolution {
+            auto_create: self.auto_create,
+            auto_evolve: self.auto_evolve,
+        }
+    }
+
     /// What the decoder needs to turn records into changes.
     pub fn decode_settings(&self) -> DecodeSettings {
         DecodeSettings {

@@ -19,7 +19,7 @@ use duckdb::Connection;
 
 use crate::batch::{Batch, TopicPartition};
 use crate::config::ConnectorConfig;
-use crate::decode::ColumnType;
+use crate::shape::{Evolution, Misfit, TableColumns};
 
 pub use apply::TableCounts;
 pub use lineage::lineage;
@@ -54,24 +54,8 @@ pub enum LakeError {
         context: String,
         source: Box<duckdb::Error>,
     },
-    #[error(
-        "table `{table}` does not exist and auto.create=false; create it or set auto.create=true"
-    )]
-    TableMissing { table: String },
-    #[error("table `{table}` has no column `{column}` ({ty}) and auto.evolve=false; add it or set auto.evolve=true")]
-    ColumnMissing {
-        table: String,
-        column: String,
-        ty: ColumnType,
-    },
-    #[error("table `{table}`, column `{column}`: records carry {new} but the column is {old}, and DuckLake cannot change {old} to {new}{hint}")]
-    TypeChange {
-        table: String,
-        column: String,
-        old: String,
-        new: ColumnType,
-        hint: &'static str,
-    },
+    #[error(transparent)]
+    Misfit(#[from] Misfit),
     /// Another worker claimed the partition after this one did: this worker is a zombie
     /// (paused past its session, or split from the group) and must not commit.
     #[error("fenced: `{topic}` partition {partition} was claimed by another worker (lake epoch is no longer {epoch}); this worker's uncommitted records for it were discarded and the new owner reads them again from the lake offsets")]
@@ -155,13 +139,15 @@ pub struct FileCounts {
 }
 
 /// What one committed flush produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlushOutcome {
     pub snapshot_id: Option<i64>,
     /// Rows inserted, all tables together.
     pub rows: u64,
     /// What the flush did to each table.
     pub tables: BTreeMap<String, TableCounts>,
+    /// The columns of each table written, after the flush's DDL.
+    pub shapes: BTreeMap<String, TableColumns>,
     /// Time spent appending rows (DDL included) and committing (offsets, lineage, COMMIT).
     pub append: std::time::Duration,
     pub commit: std::time::Duration,
@@ -174,8 +160,7 @@ pub struct LakeSettings {
     pub catalog: String,
     pub data_path: String,
     pub schema: String,
-    pub auto_create: bool,
-    pub auto_evolve: bool,
+    pub evolution: Evolution,
     pub data_inlining_row_limit: u64,
 }
 
@@ -186,16 +171,11 @@ impl From<&ConnectorConfig> for LakeSettings {
             catalog: c.catalog.clone(),
             data_path: c.data_path.clone(),
             schema: c.schema.clone(),
-            auto_create: c.auto_create,
-            auto_evolve: c.auto_evolve,
+            evolution: c.evolution(),
             data_inlining_row_limit: c.data_inlining_row_limit,
         }
     }
 }
-
-/// Column names and types of a lake table as the catalog reports them (`None`: a type the
-/// sink does not create; values are cast by DuckDB on append).
-type TableColumns = Vec<(String, Option<ColumnType>)>;
 
 /// The connection and what it knows about the lake's tables. Not `Sync`: one thread owns it.
 pub struct Lake {
@@ -325,10 +305,17 @@ impl Lake {
             lake.set_commit_message(&message, &extra)?;
             Ok(tables)
         })?;
+        let mut shapes = BTreeMap::new();
+        for table in tables.keys() {
+            if let Ok(Some(columns)) = self.table_columns(table) {
+                shapes.insert(table.clone(), columns);
+            }
+        }
         Ok(FlushOutcome {
             snapshot_id: self.current_snapshot(),
             rows: tables.values().map(|c| c.inserted).sum(),
             tables,
+            shapes,
             append,
             commit: started.elapsed().saturating_sub(append),
         })

@@ -3,12 +3,15 @@
 
 use duckdb::params;
 
-use super::{sql, sql_err, Lake, LakeError, TableColumns, LAKE};
+use super::{sql, sql_err, Lake, LakeError, LAKE};
 use crate::batch::TableBatch;
 use crate::decode::ColumnType;
+use crate::shape::{fit, Fit, TableColumns};
 
 impl Lake {
-    pub(super) fn table_columns(&mut self, table: &str) -> Result<Option<TableColumns>, LakeError> {
+    /// The table's columns as the catalog has them (cached until the sink changes them);
+    /// `None` when the table does not exist.
+    pub fn table_columns(&mut self, table: &str) -> Result<Option<TableColumns>, LakeError> {
         if let Some(cols) = self.tables.get(table) {
             return Ok(Some(cols.clone()));
         }
@@ -37,31 +40,17 @@ impl Lake {
     /// Creates or evolves `table` so every column of `data` fits.
     pub(super) fn ensure_table(&mut self, table: &str, data: &TableBatch) -> Result<(), LakeError> {
         let table_ref = self.table_ref(table);
-        let Some(existing) = self.table_columns(table)? else {
-            if !self.settings.auto_create {
-                return Err(LakeError::TableMissing {
-                    table: table.to_owned(),
-                });
-            }
-            let cols: Vec<String> = data
-                .columns
-                .iter()
-                .map(|(name, ty)| format!("{} {}", sql::ident(name), ty.sql()))
-                .collect();
-            self.conn
-                .execute_batch(&format!(
-                    "CREATE TABLE IF NOT EXISTS {table_ref} ({})",
-                    cols.join(", ")
-                ))
-                .map_err(sql_err(format!("cannot create table `{table}`")))?;
-            self.tables.remove(table);
-            return Ok(());
-        };
+        let existing = self.table_columns(table)?;
+        let evolution = self.settings.evolution;
         let mut changed = false;
+        let mut create = Vec::new();
         for (name, ty) in &data.columns {
-            let found = existing.iter().find(|(c, _)| c.eq_ignore_ascii_case(name));
-            match found {
-                None if self.settings.auto_evolve => {
+            match fit(table, existing.as_ref(), name, ty, evolution)? {
+                Fit::Fits if existing.is_none() => {
+                    create.push(format!("{} {}", sql::ident(name), ty.sql()))
+                }
+                Fit::Fits => {}
+                Fit::Add => {
                     self.conn
                         .execute_batch(&format!(
                             "ALTER TABLE {table_ref} ADD COLUMN {} {}",
@@ -71,21 +60,11 @@ impl Lake {
                         .map_err(sql_err(format!("cannot add column `{name}` to `{table}`")))?;
                     changed = true;
                 }
-                None => {
-                    return Err(LakeError::ColumnMissing {
-                        table: table.to_owned(),
-                        column: name.clone(),
-                        ty: ty.clone(),
-                    })
-                }
-                // A column type the sink does not model: let DuckDB cast on append.
-                Some((_, None)) => {}
-                Some((_, Some(old))) if ty.fits_into(old) => {}
-                Some((col, Some(old))) if self.settings.auto_evolve && old.promotes_to(ty) => {
+                Fit::Widen(col) => {
                     self.conn
                         .execute_batch(&format!(
                             "ALTER TABLE {table_ref} ALTER COLUMN {} SET DATA TYPE {}",
-                            sql::ident(col),
+                            sql::ident(&col),
                             ty.sql()
                         ))
                         .map_err(sql_err(format!(
@@ -93,20 +72,16 @@ impl Lake {
                         )))?;
                     changed = true;
                 }
-                Some((col, Some(old))) => {
-                    return Err(LakeError::TypeChange {
-                        table: table.to_owned(),
-                        column: col.clone(),
-                        old: old.sql(),
-                        new: ty.clone(),
-                        hint: if old.promotes_to(ty) {
-                            " without auto.evolve=true"
-                        } else {
-                            " (not an allowed promotion)"
-                        },
-                    })
-                }
             }
+        }
+        if existing.is_none() {
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE TABLE IF NOT EXISTS {table_ref} ({})",
+                    create.join(", ")
+                ))
+                .map_err(sql_err(format!("cannot create table `{table}`")))?;
+            changed = true;
         }
         if changed {
             self.tables.remove(table);

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use super::{Claim, FlushOutcome, Lake, LakeError, LakeSettings};
 use crate::batch::{Batch, TopicPartition};
 use crate::metrics::Metrics;
+use crate::shape::TableColumns;
 
 /// How long and how often to retry transient lake failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,7 @@ type Reply<T> = oneshot::Sender<Result<T, LakeError>>;
 
 enum Request {
     Claim(Vec<TopicPartition>, Reply<BTreeMap<TopicPartition, Claim>>),
+    Describe(String, Reply<Option<TableColumns>>),
     /// Table upkeep between flushes; `None`: keep every snapshot.
     Maintain(Option<Duration>),
     Flush(
@@ -151,6 +153,11 @@ impl LakeHandle {
                             let _ = reply
                                 .send(worker.with_retry("claim", |lake| lake.claim(&partitions)));
                         }
+                        Request::Describe(table, reply) => {
+                            let _ = reply.send(
+                                worker.with_retry("describe", |lake| lake.table_columns(&table)),
+                            );
+                        }
                         Request::Maintain(retention) => {
                             let started = Instant::now();
                             match worker.with_retry("maintenance", |lake| lake.maintain(retention)) {
@@ -200,6 +207,15 @@ impl LakeHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Claim(partitions, reply))
+            .map_err(|_| LakeError::Gone)?;
+        rx.await.map_err(|_| LakeError::Gone)?
+    }
+
+    /// The columns of `table` (`None`: it does not exist).
+    pub async fn describe(&self, table: &str) -> Result<Option<TableColumns>, LakeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Describe(table.to_owned(), reply))
             .map_err(|_| LakeError::Gone)?;
         rx.await.map_err(|_| LakeError::Gone)?
     }
