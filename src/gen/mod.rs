@@ -1,10 +1,12 @@
 //! The traffic generator behind `ducklake-gen`: produces sample records into Kafka so the
 //! sink, its tests and its benchmark have real traffic. It knows nothing of the sink.
 
+mod cdc;
 mod consume;
 mod orders;
 mod produce;
 
+pub use cdc::{cdc_expect_columns, produce_cdc, CdcFormat, CdcOptions, CdcReport, OpCounts};
 pub use consume::{consume_raw, ConsumeReport};
 pub use orders::{order_json, produce_orders, OrdersOptions};
 
@@ -27,6 +29,15 @@ pub enum GenError {
         failed: u64,
         total: u64,
         first: String,
+    },
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
     },
 }
 
