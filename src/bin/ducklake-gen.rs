@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use ducklake_sink::gen::{consume_raw, produce_orders, OrdersOptions};
+use clap::{Parser, Subcommand, ValueEnum};
+use ducklake_sink::gen::{
+    consume_raw, produce_cdc, produce_orders, CdcFormat, CdcOptions, OrdersOptions,
+};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,41 @@ enum Command {
         #[arg(long)]
         with_schema: bool,
     },
+    /// Debezium MySQL change events of an `inventory.users` table, as Debezium's MySQL
+    /// connector writes them through Kafka Connect's JsonConverter: a snapshot (op=r) of
+    /// KEYS rows, then COUNT random inserts, updates, deletes (each followed by a tombstone)
+    /// and primary-key changes (a delete + tombstone of the old key, then a create).
+    Cdc {
+        /// Kafka bootstrap servers [default: $KAFKA_BOOTSTRAP_SERVERS, then localhost:9092]
+        #[arg(long)]
+        bootstrap_servers: Option<String>,
+        #[arg(long, default_value = "dbserver1.inventory.users")]
+        topic: String,
+        /// Create the topic with this many partitions (an existing topic is kept).
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// json: schemas.enable=false; json-schema: schemas.enable=true; avro: not yet.
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Schema registry URL (for --format avro).
+        #[arg(long)]
+        schema_registry: Option<String>,
+        /// Change events after the snapshot: c, u and d (a primary-key change counts as its
+        /// d and its c). Snapshot reads and tombstones are not counted.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Rows in the initial snapshot (ids from 1001).
+        #[arg(long, default_value_t = 100)]
+        keys: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Change events per second, snapshot reads included (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Write the final table state the events imply here (JSON Lines, sorted by id).
+        #[arg(long)]
+        expect: Option<std::path::PathBuf>,
+    },
     /// Benchmark baseline: read COUNT records of a topic with a fresh group and do nothing
     /// with them; prints the raw consume rate.
     Consume {
@@ -59,6 +96,23 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    JsonSchema,
+    Avro,
+}
+
+impl From<Format> for CdcFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Json => CdcFormat::Json,
+            Format::JsonSchema => CdcFormat::JsonSchema,
+            Format::Avro => CdcFormat::Avro,
+        }
+    }
 }
 
 #[tokio::main]
@@ -106,6 +160,45 @@ async fn main() -> ExitCode {
                 Ok(Err(e)) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Cdc {
+            bootstrap_servers,
+            topic,
+            partitions,
+            format,
+            schema_registry,
+            count,
+            keys,
+            seed,
+            rate,
+            expect,
+        } => {
+            let opts = CdcOptions {
+                bootstrap_servers: bootstrap_servers
+                    .unwrap_or_else(ducklake_sink::default_bootstrap_servers),
+                topic,
+                partitions,
+                format: format.into(),
+                schema_registry,
+                count,
+                keys,
+                seed,
+                rate,
+                expect,
+            };
+            match produce_cdc(&opts).await {
+                Ok(report) => {
+                    println!("{}", report.summary());
+                    if let Some(path) = &opts.expect {
+                        println!("expected state: {} rows in {}", report.rows, path.display());
+                    }
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

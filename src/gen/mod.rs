@@ -1,9 +1,12 @@
 //! The traffic generator behind `ducklake-gen`: produces sample records into Kafka so the
 //! sink, its tests and its benchmark have real traffic. It knows nothing of the sink.
 
+mod cdc;
 mod consume;
 mod orders;
+mod produce;
 
+pub use cdc::{cdc_expect_columns, produce_cdc, CdcFormat, CdcOptions, CdcReport, OpCounts};
 pub use consume::{consume_raw, ConsumeReport};
 pub use orders::{order_json, produce_orders, OrdersOptions};
 
@@ -26,6 +29,15 @@ pub enum GenError {
         failed: u64,
         total: u64,
         first: String,
+    },
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
     },
 }
 
@@ -93,4 +105,45 @@ pub async fn create_topic(
         }
     }
     Ok(())
+}
+
+/// The shortest big-endian two's-complement bytes of `v`, Connect's `Decimal` encoding of an
+/// unscaled value: a leading byte may only be dropped while the next one still carries the
+/// right sign bit.
+pub(crate) fn minimal_twos_complement(v: i128) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let mut start = 0;
+    while start < bytes.len() - 1 {
+        let (b, next_negative) = (bytes[start], bytes[start + 1] & 0x80 != 0);
+        if (b == 0x00 && !next_negative) || (b == 0xff && next_negative) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    bytes[start..].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minimal_twos_complement;
+
+    #[test]
+    fn decimal_bytes_keep_their_sign() {
+        assert_eq!(minimal_twos_complement(0), vec![0x00]);
+        assert_eq!(minimal_twos_complement(127), vec![0x7f]);
+        assert_eq!(minimal_twos_complement(200), vec![0x00, 0xc8]);
+        assert_eq!(minimal_twos_complement(50_000), vec![0x00, 0xc3, 0x50]);
+        assert_eq!(minimal_twos_complement(-1), vec![0xff]);
+        assert_eq!(minimal_twos_complement(-129), vec![0xff, 0x7f]);
+        // BIGINT UNSIGNED past i64: 2^64 - 1 needs a ninth, sign-carrying byte.
+        assert_eq!(
+            minimal_twos_complement(i128::from(u64::MAX)),
+            vec![0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(
+            minimal_twos_complement(1 << 63),
+            vec![0x00, 0x80, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
 }
