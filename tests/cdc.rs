@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
-use ducklake_sink::gen::create_topic;
+use ducklake_sink::gen::{cdc_expect_columns, create_topic, produce_cdc, CdcFormat, CdcOptions};
+use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use support::{produce_keyed, runtime, Broker, LakeDir, Worker, SINK};
 
@@ -336,4 +337,217 @@ fn schemaless_events_of_several_tables_route_by_source() {
         support::count(&conn, "SELECT count(*) FROM inventory_orders WHERE qty = 3"),
         1
     );
+}
+
+/// `ducklake-gen cdc` changes (`--count` of them over `keys` keys) into a fresh topic of
+/// `partitions` partitions; returns the `--expect` file.
+fn generate(
+    bootstrap: &str,
+    dir: &std::path::Path,
+    format: CdcFormat,
+    count: u64,
+    keys: u32,
+    rate: Option<f64>,
+) -> std::path::PathBuf {
+    let expect = dir.join(format!("expect-{format:?}.jsonl"));
+    let opts = CdcOptions {
+        bootstrap_servers: bootstrap.to_owned(),
+        topic: "dbserver1.inventory.users".into(),
+        partitions: 4,
+        format,
+        schema_registry: None,
+        count,
+        keys,
+        seed: 5,
+        rate,
+        expect: Some(expect.clone()),
+    };
+    runtime().block_on(produce_cdc(&opts)).unwrap();
+    expect
+}
+
+/// The lake's `users` table equals the generator's expected state, row for row and value
+/// for value (EXCEPT ALL both ways over every column).
+fn assert_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
+    let conn = lake.open();
+    let columns = cdc_expect_columns();
+    // The expect file holds a JSON column's text as a JSON string: read it as text, then
+    // make it JSON.
+    let spec: Vec<String> = columns
+        .iter()
+        .map(|(n, t)| format!("'{n}': '{}'", if *t == "JSON" { "VARCHAR" } else { t }))
+        .collect();
+    let casts: Vec<String> = columns
+        .iter()
+        .map(|(n, t)| format!("{n}::{t} AS {n}"))
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE expected AS SELECT {} FROM read_json('{}', format = 'newline_delimited', columns = {{{}}})",
+        casts.join(", "),
+        expect.display(),
+        spec.join(", ")
+    ))
+    .unwrap();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let cols = names.join(", ");
+    let expected_rows = support::count(&conn, "SELECT count(*) FROM temp.expected");
+    assert!(
+        expected_rows > 1000,
+        "expected state has only {expected_rows} rows"
+    );
+    for (a, b) in [("users", "temp.expected"), ("temp.expected", "users")] {
+        let q = format!(
+            "SELECT count(*) FROM (SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b})"
+        );
+        let diff = support::count(&conn, &q);
+        if diff != 0 {
+            let sample: Vec<String> = conn
+                .prepare(&format!(
+                    "SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b} ORDER BY id LIMIT 3"
+                ))
+                .unwrap()
+                .query_map([], |r| {
+                    Ok(format!("{:?}", r.get::<_, duckdb::types::Value>(0)?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            panic!("{diff} rows of {a} are not in {b}; ids {sample:?}");
+        }
+    }
+    let types: Vec<(String, String)> = conn
+        .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'lake' AND table_name = 'users'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (name, ty) in columns {
+        assert!(
+            types.iter().any(|(n, t)| n == name && t == ty),
+            "column {name} should be {ty}: {types:?}"
+        );
+    }
+}
+
+fn generator_lake(name: &str, schemas: bool, extra: &[(&str, &str)]) -> LakeDir {
+    let schemas = if schemas { "true" } else { "false" };
+    let mut config = vec![
+        (
+            "key.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("key.converter.schemas.enable", schemas),
+        ("value.converter.schemas.enable", schemas),
+        ("insert.mode", "upsert"),
+        ("pk.mode", "record_key"),
+        ("delete.enabled", "true"),
+        ("table.name.format", "${source.table}"),
+        ("flush.max.records", "20000"),
+    ];
+    config.extend_from_slice(extra);
+    LakeDir::new(name, "dbserver1.inventory.users", &config)
+}
+
+/// Without schemas the sink can only store what the JSON carries (Debezium's wire forms:
+/// dates as days, timestamps as epoch numbers, decimals as base64 two's complement); the
+/// table holds exactly the expected state in those forms.
+fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
+    let conn = lake.open();
+    let spec: Vec<String> = cdc_expect_columns()
+        .iter()
+        .map(|(n, t)| {
+            let t = if matches!(*t, "JSON" | "TIMESTAMP WITH TIME ZONE") {
+                "VARCHAR"
+            } else {
+                t
+            };
+            format!("'{n}': '{t}'")
+        })
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE expected AS SELECT * FROM read_json('{}', format = 'newline_delimited', columns = {{{}}});
+         CREATE MACRO unbase64(s) AS CASE WHEN s IS NULL THEN NULL ELSE
+             ('0x' || hex(from_base64(s)))::UBIGINT::HUGEINT
+             - CASE WHEN substr(hex(from_base64(s)), 1, 1) >= '8'
+                    THEN (1::HUGEINT << (8 * octet_length(from_base64(s)))) ELSE 0 END END;",
+        expect.display(),
+        spec.join(", ")
+    ))
+    .unwrap();
+    let mismatches = support::count(
+        &conn,
+        "SELECT count(*) FROM users l FULL OUTER JOIN temp.expected e USING (id)
+         WHERE l.id IS NULL OR e.id IS NULL
+            OR l.first_name IS DISTINCT FROM e.first_name OR l.last_name IS DISTINCT FROM e.last_name
+            OR l.email IS DISTINCT FROM e.email OR l.active IS DISTINCT FROM e.active
+            OR l.score IS DISTINCT FROM e.score OR l.status IS DISTINCT FROM e.status
+            OR l.tags IS DISTINCT FROM e.tags OR l.profile IS DISTINCT FROM e.profile
+            OR l.updated_at IS DISTINCT FROM e.updated_at
+            OR l.birth_date IS DISTINCT FROM (e.birth_date - DATE '1970-01-01')
+            OR l.created_at IS DISTINCT FROM epoch_ms(e.created_at)
+            OR l.login_time IS DISTINCT FROM datediff('microsecond', TIME '00:00:00', e.login_time)
+            OR unbase64(l.balance) IS DISTINCT FROM (e.balance * 100)::HUGEINT
+            OR unbase64(l.visits) IS DISTINCT FROM e.visits::HUGEINT",
+    );
+    let rows = support::count(&conn, "SELECT count(*) FROM temp.expected");
+    assert!(rows > 1000, "expected state has only {rows} rows");
+    assert_eq!(mismatches, 0, "rows that differ from the expected state");
+}
+
+#[test]
+fn generated_changes_with_and_without_schemas_equal_the_expected_state() {
+    for (format, schemas) in [(CdcFormat::JsonSchema, true), (CdcFormat::Json, false)] {
+        let broker = Broker::start();
+        let lake = generator_lake(&format!("gen-{schemas}"), schemas, &[]);
+        let expect = generate(
+            &broker.bootstrap,
+            lake.path(),
+            format,
+            100_000,
+            10_000,
+            None,
+        );
+        drain(&lake, &broker);
+        if schemas {
+            assert_equals_expected(&lake, &expect);
+        } else {
+            assert_schemaless_equals_expected(&lake, &expect);
+        }
+    }
+}
+
+#[test]
+fn kill_9_while_applying_changes_keeps_the_table_equal_to_the_source() {
+    let broker = Broker::start();
+    let lake = generator_lake(
+        "gen-crash",
+        true,
+        &[("flush.max.records", "2000"), ("flush.interval.ms", "300")],
+    );
+    let dir = lake.path().to_owned();
+    let bootstrap = broker.bootstrap.clone();
+    let producing = std::thread::spawn(move || {
+        generate(
+            &bootstrap,
+            &dir,
+            CdcFormat::JsonSchema,
+            30_000,
+            3_000,
+            Some(3_000.0),
+        )
+    });
+    let seed: u64 = rand::random();
+    eprintln!("cdc crash loop seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..6 {
+        let mut worker = Worker::start(&lake, &broker, &[]);
+        worker.wait_for_log("partitions claimed", MINUTE);
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..2_000)));
+        worker.signal("KILL");
+        worker.wait(MINUTE);
+    }
+    let expect = producing.join().unwrap();
+    drain(&lake, &broker);
+    assert_equals_expected(&lake, &expect);
 }
