@@ -208,6 +208,22 @@ impl DebeziumBuilder<'_> {
     }
 }
 
+/// `dbz_<prefix>` in the only characters PostgreSQL allows in a slot name (lowercase
+/// letters, digits, `_`).
+fn slot_name(topic_prefix: &str) -> String {
+    let clean: String = topic_prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("dbz_{clean}")
+}
+
 /// Reads stdout lines on a thread, so waiting for `ready` can time out; the thread ends with
 /// the process.
 fn stdout_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
@@ -253,7 +269,7 @@ impl Debezium {
             format: Format::Json,
             snapshot_mode: "initial".into(),
             partitions: 1,
-            slot: format!("dbz_{}", topic_prefix.replace(['.', '-'], "_")),
+            slot: slot_name(topic_prefix),
             offset_file: None,
             props: Vec::new(),
             ready_timeout: Duration::from_secs(120),
