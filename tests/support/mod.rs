@@ -3,6 +3,8 @@
 //! Everything started here is stopped when its guard is dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod debezium;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -375,6 +377,8 @@ fn pg_bin(name: &str) -> PathBuf {
 pub struct Postgres {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// Extra server settings (`name=value`), passed as `-c` on every start.
+    settings: Vec<String>,
 }
 
 impl Postgres {
@@ -389,6 +393,17 @@ impl Postgres {
     }
 
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A cluster that Debezium can read: `wal_level=logical` (replication slots and
+    /// senders keep PostgreSQL's defaults, 10 each).
+    pub fn start_logical() -> Self {
+        Self::start_with(&["wal_level=logical"])
+    }
+
+    /// A cluster started with extra server settings (`name=value`).
+    pub fn start_with(settings: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             assert!(Command::new("chown")
@@ -421,6 +436,7 @@ impl Postgres {
         let pg = Postgres {
             dir,
             port: free_port(),
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
         };
         pg.start_server();
         let out = Command::new(pg_bin("psql"))
@@ -446,11 +462,15 @@ impl Postgres {
 
     /// Starts the server again (after [`stop_server`](Self::stop_server)) on the same port.
     pub fn start_server(&self) {
-        let opts = format!(
+        let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        for setting in &self.settings {
+            opts.push_str(" -c ");
+            opts.push_str(setting);
+        }
         let out = Self::as_pg(&pg_bin("pg_ctl"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
@@ -472,6 +492,34 @@ impl Postgres {
             .arg(self.dir.path().join("data"))
             .args(["-m", "fast", "-w", "stop"])
             .output();
+    }
+
+    /// Runs SQL (one or more statements, in one `psql -c`, so in one transaction unless it
+    /// says otherwise) against database `db`; returns the rows, unaligned, `|`-separated.
+    /// Panics with psql's message when a statement fails.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed on `{sql}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// The `ducklake.catalog` value for this cluster.
