@@ -312,10 +312,18 @@ impl ConnectSchema {
                 }
                 Datum::Int(i)
             }
-            Base::Float32 | Base::Float64 => Datum::Float(
-                v.as_f64()
+            Base::Float32 | Base::Float64 => Datum::Float(match v {
+                // JSON has no NaN or infinities; Connect's converter writes them as strings.
+                Value::String(s) => match s.as_str() {
+                    "NaN" => f64::NAN,
+                    "Infinity" => f64::INFINITY,
+                    "-Infinity" => f64::NEG_INFINITY,
+                    _ => return Err(format!("expected a number, got the string `{s}`")),
+                },
+                _ => v
+                    .as_f64()
                     .ok_or_else(|| format!("expected a number, got {}", kind(v)))?,
-            ),
+            }),
             Base::String => Datum::Text(text(v)?),
             Base::Bytes => Datum::Bytes(bytes(v)?),
             Base::Array => {

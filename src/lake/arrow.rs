@@ -224,9 +224,13 @@ fn array(ty: &ColumnType, values: &[&Datum]) -> Result<ArrayRef, String> {
             _ => None,
         }),
         ColumnType::Interval => primitive!(IntervalMonthDayNanoBuilder, ty, values, |v| match v {
-            Datum::Interval(micros) => micros
-                .checked_mul(1000)
-                .map(|nanos| IntervalMonthDayNanoType::make_value(0, 0, nanos)),
+            // Whole days and the rest, so even Debezium's saturated i64::MIN fits.
+            Datum::Interval(micros) => {
+                const DAY: i64 = 86_400_000_000;
+                i32::try_from(micros.div_euclid(DAY)).ok().map(|days| {
+                    IntervalMonthDayNanoType::make_value(0, days, micros.rem_euclid(DAY) * 1000)
+                })
+            }
             _ => None,
         }),
         ColumnType::List(item) => {
