@@ -83,7 +83,7 @@ pub enum Logical {
     ZonedTimestamp,
     /// ISO-8601 time with an offset (Debezium `ZonedTime`).
     ZonedTime,
-    /// Debezium `MicroDuration`: an approximate number of microseconds.
+    /// Debezium `MicroDuration`: microseconds (a month counted as 30.4375 days).
     MicroDuration,
     Json,
     Uuid,
@@ -157,7 +157,9 @@ impl Logical {
             }
             Self::ZonedTimestamp => ColumnType::TimestampTz,
             Self::ZonedTime => ColumnType::TimeTz,
-            Self::MicroDuration => ColumnType::Interval,
+            // Not INTERVAL: Parquet's INTERVAL holds neither negative durations nor
+            // microseconds, so DuckLake would refuse or truncate them. Exact microseconds.
+            Self::MicroDuration => ColumnType::BigInt,
             Self::Json => ColumnType::Json,
             Self::Uuid => ColumnType::Uuid,
             Self::Geometry => ColumnType::Blob,
@@ -176,7 +178,6 @@ impl Logical {
             Self::TimestampMillis => Datum::Timestamp(n.saturating_mul(1000)),
             Self::TimestampMicros => Datum::Timestamp(n),
             Self::TimestampNanos => Datum::Timestamp(n.div_euclid(1000)),
-            Self::MicroDuration => Datum::Interval(n),
             Self::Decimal { scale, precision } => {
                 let v = i128::from(n)
                     .checked_mul(10i128.pow(u32::from(scale)))
@@ -332,7 +333,7 @@ mod tests {
         );
         assert_eq!(
             l("io.debezium.time.MicroDuration").from_int(3_600_000_000),
-            Ok(Datum::Interval(3_600_000_000))
+            Ok(Datum::Int(3_600_000_000))
         );
         assert_eq!(
             l("io.debezium.time.ZonedTime").from_text("10:15:30.5Z"),

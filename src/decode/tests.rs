@@ -436,8 +436,8 @@ fn real_debezium_postgres_events_decode_to_their_changes() {
         ),
         (
             "c_interval",
-            ColumnType::Interval,
-            Datum::Interval(37_091_106_789_000),
+            ColumnType::BigInt,
+            Datum::Int(37_091_106_789_000),
         ),
         (
             "c_uuid",

@@ -28,7 +28,6 @@ pub enum ColumnType {
     TimeTz,
     Timestamp,
     TimestampTz,
-    Interval,
     Json,
     Uuid,
     List(Box<ColumnType>),
@@ -55,7 +54,6 @@ impl ColumnType {
             Self::TimeTz => "TIME WITH TIME ZONE".into(),
             Self::Timestamp => "TIMESTAMP".into(),
             Self::TimestampTz => "TIMESTAMP WITH TIME ZONE".into(),
-            Self::Interval => "INTERVAL".into(),
             Self::Json => "JSON".into(),
             Self::Uuid => "UUID".into(),
             Self::List(item) => format!("{}[]", item.sql()),
@@ -299,7 +297,6 @@ impl TypeParser<'_> {
             "TIME WITH TIME ZONE" => ColumnType::TimeTz,
             "TIMESTAMP" => ColumnType::Timestamp,
             "TIMESTAMP WITH TIME ZONE" => ColumnType::TimestampTz,
-            "INTERVAL" => ColumnType::Interval,
             "JSON" => ColumnType::Json,
             "UUID" => ColumnType::Uuid,
             "DECIMAL" => {
@@ -380,8 +377,6 @@ pub enum Datum {
     Time(i64),
     /// Microseconds since the epoch, UTC.
     Timestamp(i64),
-    /// A duration in microseconds.
-    Interval(i64),
     List(Vec<Datum>),
     /// Field values in the order of the struct type's fields.
     Struct(Vec<Datum>),
@@ -471,7 +466,7 @@ impl Datum {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(b))
             }
             (Self::Date(d), _) => Value::from(*d),
-            (Self::Time(t) | Self::Timestamp(t) | Self::Interval(t), _) => Value::from(*t),
+            (Self::Time(t) | Self::Timestamp(t), _) => Value::from(*t),
             (Self::List(items), ColumnType::List(item)) => {
                 Value::Array(items.iter().map(|d| d.to_json(item)).collect())
             }
@@ -562,7 +557,7 @@ impl Datum {
                 out.push(7);
                 out.extend(d.to_be_bytes());
             }
-            Self::Time(t) | Self::Timestamp(t) | Self::Interval(t) => {
+            Self::Time(t) | Self::Timestamp(t) => {
                 out.push(8);
                 out.extend(t.to_be_bytes());
             }
@@ -650,7 +645,6 @@ mod tests {
             },
             ColumnType::TimestampTz,
             ColumnType::TimeTz,
-            ColumnType::Interval,
             ColumnType::Json,
             ColumnType::List(Box::new(ColumnType::List(Box::new(ColumnType::Integer)))),
             ColumnType::Struct(vec![

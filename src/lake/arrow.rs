@@ -7,13 +7,11 @@ use std::sync::Arc;
 use duckdb::arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder,
     Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, Int8Builder,
-    IntervalMonthDayNanoBuilder, ListArray, MapArray, StringBuilder, StructArray,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    ListArray, MapArray, StringBuilder, StructArray, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder,
 };
 use duckdb::arrow::buffer::{NullBuffer, OffsetBuffer};
-use duckdb::arrow::datatypes::{
-    DataType, Field, Fields, IntervalMonthDayNanoType, IntervalUnit, Schema, TimeUnit,
-};
+use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 
 use crate::batch::TableBatch;
@@ -75,7 +73,6 @@ fn arrow_type(ty: &ColumnType) -> DataType {
         ColumnType::Date => DataType::Date32,
         ColumnType::Time => DataType::Time64(TimeUnit::Microsecond),
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
-        ColumnType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
         ColumnType::List(item) => {
             DataType::List(Arc::new(Field::new("item", arrow_type(item), true)))
         }
@@ -221,16 +218,6 @@ fn array(ty: &ColumnType, values: &[&Datum]) -> Result<ArrayRef, String> {
         }),
         ColumnType::Timestamp => primitive!(TimestampMicrosecondBuilder, ty, values, |v| match v {
             Datum::Timestamp(t) => Some(*t),
-            _ => None,
-        }),
-        ColumnType::Interval => primitive!(IntervalMonthDayNanoBuilder, ty, values, |v| match v {
-            // Whole days and the rest, so even Debezium's saturated i64::MIN fits.
-            Datum::Interval(micros) => {
-                const DAY: i64 = 86_400_000_000;
-                i32::try_from(micros.div_euclid(DAY)).ok().map(|days| {
-                    IntervalMonthDayNanoType::make_value(0, days, micros.rem_euclid(DAY) * 1000)
-                })
-            }
             _ => None,
         }),
         ColumnType::List(item) => {

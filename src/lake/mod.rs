@@ -88,18 +88,25 @@ impl LakeError {
             Self::Locked { .. } => true,
             Self::Sql { source, .. } | Self::Attach { source, .. } => {
                 let text = source.to_string();
+                // What happened, not where: "IO Error" alone also covers deterministic
+                // failures (a value Parquet cannot store), which must not be retried.
                 [
                     "onflict",
                     "Failed to commit",
-                    "lock",
-                    "connect",
-                    "Connection",
-                    "timeout",
-                    "IO Error",
+                    "Could not set lock",
+                    "nable to connect",
+                    "could not connect",
+                    "onnection refused",
+                    "onnection reset",
+                    "no connection to the server",
+                    "could not send data",
+                    "could not receive data",
                     "server closed",
-                    "terminating",
+                    "terminating connection",
                     "shutting down",
                     "starting up",
+                    "timeout",
+                    "timed out",
                     // Two workers initialising one catalog at the same moment.
                     "duplicate key",
                     "already exists",
@@ -382,6 +389,7 @@ mod tests {
         }
         for text in [
             "Catalog Error: Table with name x does not exist!",
+            "IO Error: Parquet files do not support negative intervals",
             "Conversion Error: Could not convert string 'a' to INT64",
         ] {
             assert!(!sql_error(text).is_retryable(), "{text}");

@@ -522,6 +522,38 @@ impl Postgres {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs a SQL script (psql meta-commands allowed) through one psql session fed on stdin,
+    /// stopping at the first error.
+    pub fn psql_script(&self, db: &str, script: &str) {
+        use std::io::Write;
+        let mut child = Command::new(pg_bin("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-f",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A failing statement stops psql early: the broken pipe is then not the error to
+        // report, psql's message is.
+        let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The `ducklake.catalog` value for this cluster.
     pub fn catalog(&self) -> String {
         format!(
