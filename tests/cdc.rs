@@ -551,3 +551,103 @@ fn kill_9_while_applying_changes_keeps_the_table_equal_to_the_source() {
     drain(&lake, &broker);
     assert_equals_expected(&lake, &expect);
 }
+
+#[test]
+fn bad_change_events_stop_at_their_offset_and_nothing_past_them_is_committed() {
+    let broker = Broker::start();
+    let good = |id: i64| event("c", None, Some((id, Some("ok"), Some(100))));
+    // Each case: the bad record goes at offset 2, after two good ones, before a third.
+    let wrong_type = {
+        let (k, _) = good(9);
+        let v = event("c", None, Some((9, Some("x"), Some(1))))
+            .1
+            .unwrap()
+            .replace(r#""name":"x""#, r#""name":42"#);
+        (k, Some(v))
+    };
+    let cases: Vec<(&str, (Option<String>, Option<String>), &str)> = vec![
+        ("not-json", (Some(key(9)), Some("{not json".into())), "value is not valid JSON"),
+        (
+            "no-op",
+            (
+                Some(key(9)),
+                Some(
+                    json!({"schema": {"type":"struct","fields":[
+                        {"type":"struct","optional":true,"field":"after","fields":[{"field":"id","type":"int32"}]},
+                        {"type":"struct","optional":true,"field":"source","fields":[{"field":"table","type":"string"}]}]},
+                        "payload": {"after": {"id": 9}, "source": {"table": "users"}}})
+                    .to_string(),
+                ),
+            ),
+            "without `op`",
+        ),
+        ("no-key", (None, good(9).1), "the record has no key"),
+        ("wrong-type", wrong_type, "field `name`: expected a string, got a number"),
+    ];
+    for (name, bad, needle) in cases {
+        let topic = format!("pg.public.users-{name}");
+        runtime()
+            .block_on(create_topic(&broker.bootstrap, &topic, 1))
+            .unwrap();
+        produce_keyed(
+            &broker.bootstrap,
+            &topic,
+            0,
+            &[good(1), good(2), bad, good(3)],
+        );
+        let lake = cdc_lake(&format!("bad-{name}"), &topic, &[]);
+        let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+        let status = worker.wait(MINUTE);
+        let log = worker.log_text();
+        assert_eq!(status.code(), Some(1), "{name}: {log}");
+        assert!(
+            log.contains(&format!("record at topic `{topic}` partition 0 offset 2: ")),
+            "{name}: {log}"
+        );
+        assert!(log.contains(needle), "{name}: {log}");
+        assert!(!log.contains("panicked"), "{name}: {log}");
+        assert_eq!(
+            users(&lake).iter().map(|u| u.0).collect::<Vec<_>>(),
+            vec![1, 2],
+            "{name}"
+        );
+        let conn = lake.open();
+        assert_eq!(lake.offsets(&conn, &topic).get(&0), Some(&2), "{name}");
+    }
+}
+
+#[test]
+fn a_value_the_existing_column_cannot_hold_stops_at_its_offset() {
+    let broker = Broker::start();
+    let topic = "pg.public.users";
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, topic, 1))
+        .unwrap();
+    let good = |id: i64| event("c", None, Some((id, Some("ok"), Some(100))));
+    // The same column, now announced as a boolean: BOOLEAN cannot go into DECIMAL(10,2).
+    let (k, v) = good(3);
+    let mut changed: Value = serde_json::from_str(&v.unwrap()).unwrap();
+    for field in changed["schema"]["fields"][1]["fields"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if field["field"] == "balance" {
+            *field = json!({"field": "balance", "type": "boolean", "optional": true});
+        }
+    }
+    changed["payload"]["after"]["balance"] = json!(true);
+    let changed = changed.to_string();
+    assert!(changed.contains(r#""balance":true"#), "{changed}");
+    produce_keyed(&broker.bootstrap, topic, 0, &[good(1), good(2)]);
+    let lake = cdc_lake("misfit", topic, &[]);
+    drain(&lake, &broker);
+    produce_keyed(&broker.bootstrap, topic, 0, &[(k, Some(changed)), good(4)]);
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert_eq!(worker.wait(MINUTE).code(), Some(1));
+    let log = worker.log_text();
+    assert!(
+        log.contains("record at topic `pg.public.users` partition 0 offset 2: table `users`, column `balance`: records carry BOOLEAN but the column is DECIMAL(10,2)"),
+        "{log}"
+    );
+    assert_eq!(lake.offsets(&lake.open(), topic).get(&0), Some(&2));
+}
