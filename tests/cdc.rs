@@ -15,6 +15,9 @@ use support::{produce_keyed, runtime, Broker, LakeDir, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A Kafka record: key and value (`None`: a tombstone).
+type KafkaRecord = (Option<String>, Option<String>);
+
 /// A `users` row as the test's source database holds it: (id, name, balance in cents).
 type User = (i64, Option<&'static str>, Option<i64>);
 
@@ -49,7 +52,7 @@ fn row(u: Option<User>) -> Value {
 }
 
 /// A Debezium PostgreSQL change event with schemas (`JsonConverter`, `schemas.enable=true`).
-fn event(op: &str, before: Option<User>, after: Option<User>) -> (Option<String>, Option<String>) {
+fn event(op: &str, before: Option<User>, after: Option<User>) -> KafkaRecord {
     let id = after.or(before).map(|u| u.0);
     let schema = json!({"type":"struct","optional":false,"name":"pg.public.users.Envelope","fields":[
         row_schema("before"), row_schema("after"),
@@ -70,7 +73,7 @@ fn key(id: i64) -> String {
     .to_string()
 }
 
-fn tombstone(id: i64) -> (Option<String>, Option<String>) {
+fn tombstone(id: i64) -> KafkaRecord {
     (Some(key(id)), None)
 }
 
@@ -565,7 +568,7 @@ fn bad_change_events_stop_at_their_offset_and_nothing_past_them_is_committed() {
             .replace(r#""name":"x""#, r#""name":42"#);
         (k, Some(v))
     };
-    let cases: Vec<(&str, (Option<String>, Option<String>), &str)> = vec![
+    let cases: Vec<(&str, KafkaRecord, &str)> = vec![
         ("not-json", (Some(key(9)), Some("{not json".into())), "value is not valid JSON"),
         (
             "no-op",
