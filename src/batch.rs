@@ -19,6 +19,10 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
+fn case_twins(a: &str, b: &str) -> String {
+    format!("fields `{a}` and `{b}` differ only in case; DuckDB column names are case-insensitive, so they cannot be two columns")
+}
+
 /// What a buffered row of a keyed table does at flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowOp {
@@ -36,6 +40,12 @@ pub enum RowOp {
 pub struct TableBatch {
     pub columns: Vec<(String, ColumnType)>,
     index: HashMap<String, usize>,
+    /// Lower-cased column name → column.
+    folded: HashMap<String, usize>,
+    /// Per column, the last record (stamp) that set it: finds two fields of one record
+    /// going into one column.
+    seen: Vec<u64>,
+    stamp: u64,
     /// Each row holds one value per column known when it was added; shorter rows end in nulls.
     pub rows: Vec<Vec<Datum>>,
     /// Keyed tables: the primary key columns, and what each row does.
@@ -74,14 +84,32 @@ impl TableBatch {
     /// (every record of the usual shape) costs nothing extra.
     fn row_values(&mut self, row: Row, target: &Target<'_>) -> Result<Vec<Datum>, String> {
         // Check every cell before changing anything, so a rejected record leaves no trace.
+        self.stamp += 1;
         let mut plan = Vec::with_capacity(row.cells.len());
-        for cell in &row.cells {
+        // Lower-cased names of the new columns this record brings (rarely any).
+        let mut new_names: Vec<(String, &str)> = Vec::new();
+        for (n, cell) in row.cells.iter().enumerate() {
+            let slot = self.column_of(&cell.name);
+            if let Some(i) = slot {
+                if self.seen[i] == self.stamp {
+                    // A second field of this record for the same column: an exact duplicate
+                    // (a JSON object repeating a key, the last value wins), or two names
+                    // that differ only in case, which DuckDB cannot keep apart.
+                    let twin = row.cells[..n]
+                        .iter()
+                        .find(|c| self.column_of(&c.name) == Some(i) && c.name != cell.name);
+                    if let Some(twin) = twin {
+                        return Err(case_twins(&twin.name, &cell.name));
+                    }
+                }
+                self.seen[i] = self.stamp;
+            }
             let Some(ty) = &cell.ty else {
-                plan.push(self.index.get(&cell.name).copied());
+                plan.push(slot);
                 continue;
             };
-            match self.index.get(&cell.name) {
-                Some(&i) => {
+            match slot {
+                Some(i) => {
                     let current = &self.columns[i].1;
                     if current != ty {
                         let Some(unified) = current.unify(ty) else {
@@ -97,6 +125,14 @@ impl TableBatch {
                     plan.push(Some(i));
                 }
                 None => {
+                    let folded = cell.name.to_lowercase();
+                    if let Some((_, twin)) = new_names
+                        .iter()
+                        .find(|(f, exact)| *f == folded && *exact != cell.name)
+                    {
+                        return Err(case_twins(twin, &cell.name));
+                    }
+                    new_names.push((folded, &cell.name));
                     target.check(&cell.name, ty)?;
                     plan.push(None);
                 }
@@ -123,7 +159,9 @@ impl TableBatch {
                 (None, Some(ty)) => {
                     let i = self.columns.len();
                     self.index.insert(cell.name.clone(), i);
+                    self.folded.insert(cell.name.to_lowercase(), i);
                     self.columns.push((cell.name, ty));
+                    self.seen.push(self.stamp);
                     values.push(Datum::Null);
                     i
                 }
@@ -135,7 +173,28 @@ impl TableBatch {
         Ok(values)
     }
 
+    /// The column a field name goes into: DuckDB identifiers are case-insensitive, so
+    /// `Name` and `name` are one column.
+    fn column_of(&mut self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.index.get(name) {
+            return Some(i);
+        }
+        let i = *self.folded.get(&name.to_lowercase())?;
+        // Remember this spelling: the next record finds it without folding.
+        self.index.insert(name.to_owned(), i);
+        Some(i)
+    }
+
     fn append(&mut self, row: Row, target: &Target<'_>) -> Result<(), String> {
+        if target.columns.is_none()
+            && self.columns.is_empty()
+            && row.cells.iter().all(|c| c.ty.is_none())
+        {
+            return Err(format!(
+                "a record without fields (or with only nulls) cannot create table `{}`: it says nothing of its columns",
+                target.table
+            ));
+        }
         let values = self.row_values(row, target)?;
         self.rows.push(values);
         Ok(())
@@ -544,7 +603,8 @@ mod tests {
             err.contains("field `a` is VARCHAR here but BIGINT"),
             "{err}"
         );
-        assert_eq!(b.tables["t"], before);
+        assert_eq!(b.tables["t"].columns, before.columns);
+        assert_eq!(b.tables["t"].rows, before.rows);
         assert_eq!(b.offsets[&tp(0)].last, 0);
     }
 
@@ -573,9 +633,68 @@ mod tests {
     #[test]
     fn untyped_nulls_add_no_column() {
         let mut b = Batch::default();
-        put(&mut b, append(&[("a", None, Datum::Null)]), 0, 0, None, 1).unwrap();
-        assert!(b.tables["t"].columns.is_empty());
-        assert_eq!(b.tables["t"].rows.len(), 1);
+        put(
+            &mut b,
+            append(&[("b", Some(ColumnType::BigInt), Datum::Int(1))]),
+            0,
+            0,
+            None,
+            1,
+        )
+        .unwrap();
+        put(&mut b, append(&[("a", None, Datum::Null)]), 0, 1, None, 1).unwrap();
+        assert_eq!(b.tables["t"].columns.len(), 1);
+        assert_eq!(b.tables["t"].rows.len(), 2);
+        // A table that does not exist cannot be created from records that say nothing.
+        let mut b = Batch::default();
+        let e = put(&mut b, append(&[("a", None, Datum::Null)]), 0, 0, None, 1).unwrap_err();
+        assert!(e.contains("cannot create table `t`"), "{e}");
+        let e = put(&mut b, append(&[]), 0, 0, None, 1).unwrap_err();
+        assert!(e.contains("cannot create table `t`"), "{e}");
+    }
+
+    #[test]
+    fn names_differing_only_in_case_are_one_column_or_a_clear_error() {
+        let mut b = Batch::default();
+        put(
+            &mut b,
+            append(&[("Name", Some(ColumnType::Varchar), Datum::Text("a".into()))]),
+            0,
+            0,
+            None,
+            1,
+        )
+        .unwrap();
+        put(
+            &mut b,
+            append(&[("name", Some(ColumnType::Varchar), Datum::Text("b".into()))]),
+            0,
+            1,
+            None,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            b.tables["t"].columns,
+            vec![("Name".into(), ColumnType::Varchar)]
+        );
+        let before = b.tables["t"].clone();
+        for cells in [
+            vec![
+                ("name", Some(ColumnType::Varchar), Datum::Text("x".into())),
+                ("NAME", Some(ColumnType::Varchar), Datum::Text("y".into())),
+            ],
+            vec![
+                ("new", Some(ColumnType::BigInt), Datum::Int(1)),
+                ("NEW", Some(ColumnType::BigInt), Datum::Int(2)),
+            ],
+        ] {
+            let e = put(&mut b, append(&cells), 0, 2, None, 1).unwrap_err();
+            assert!(e.contains("differ only in case"), "{e}");
+        }
+        assert_eq!(b.tables["t"].columns, before.columns);
+        assert_eq!(b.tables["t"].rows, before.rows);
+        assert_eq!(b.records(), 2);
     }
 
     #[test]
@@ -745,7 +864,7 @@ mod tests {
         let tp1 = tp(1);
         b.put(
             &ANY,
-            append(&[]),
+            append(&[("x", Some(ColumnType::BigInt), Datum::Int(1))]),
             &Position {
                 tp: &tp1,
                 offset: 0,

@@ -34,6 +34,15 @@ impl OffsetRange {
     }
 }
 
+/// What a flush must find in the lake to move a partition's offset (compare-and-set): the
+/// claim epoch, and the next offset the batch continues from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub epoch: i64,
+    /// `None`: the lake holds no offset for the partition yet.
+    pub follows: Option<i64>,
+}
+
 /// What to do with a delivered record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -55,6 +64,13 @@ struct PartitionState {
     expected: Option<i64>,
     /// Resumed one record early: the Kafka timestamp the record at `lake_next - 1` carries.
     verify: Option<i64>,
+    /// The next offset after the last batch handed to the lake (committed or in flight).
+    chain: Option<i64>,
+    /// Where the claim started reading, for reading a partition again from the start.
+    start: Option<Offset>,
+    /// After a seek back: records above this offset were fetched before the seek (leftovers
+    /// in flight) and are skipped until the first re-read one arrives.
+    resync_above: Option<i64>,
 }
 
 /// The partitions this worker holds, with their claim epochs and positions.
@@ -74,6 +90,7 @@ impl Assignment {
         let mut state = PartitionState {
             epoch: claim.epoch,
             lake_next: claim.next_offset,
+            chain: claim.next_offset,
             ..PartitionState::default()
         };
         let start = match (claim.next_offset, claim.last_timestamp_ms) {
@@ -98,6 +115,7 @@ impl Assignment {
                 }
             },
         };
+        state.start = Some(start);
         self.partitions.insert(tp.clone(), state);
         Ok(start)
     }
@@ -112,6 +130,12 @@ impl Assignment {
         let Some(state) = self.partitions.get_mut(tp) else {
             return Verdict::Skip;
         };
+        if let Some(above) = state.resync_above {
+            if offset > above {
+                return Verdict::Skip;
+            }
+            state.resync_above = None;
+        }
         if state.expected.is_some_and(|e| offset < e) {
             return Verdict::Skip;
         }
@@ -143,6 +167,27 @@ impl Assignment {
         }
     }
 
+    /// A batch reaching `next` is handed to the lake: what its compare-and-set expects.
+    pub fn hand_off(&mut self, tp: &TopicPartition, next: i64) -> Expect {
+        match self.partitions.get_mut(tp) {
+            Some(state) => Expect {
+                epoch: state.epoch,
+                follows: state.chain.replace(next),
+            },
+            None => Expect {
+                epoch: -1,
+                follows: None,
+            },
+        }
+    }
+
+    /// The batch handed off last was dropped uncommitted: the next one follows the lake.
+    pub fn dropped(&mut self, tp: &TopicPartition) {
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.chain = state.lake_next;
+        }
+    }
+
     /// A flush committed: the lake's next offsets.
     pub fn committed(&mut self, offsets: &BTreeMap<TopicPartition, i64>) {
         for (tp, next) in offsets {
@@ -152,14 +197,20 @@ impl Assignment {
         }
     }
 
-    /// Records of `tp` from `from` on were dropped uncommitted: expect them again, so they
-    /// are read anew instead of being taken for redeliveries.
-    pub fn rewind(&mut self, tp: &TopicPartition, from: i64) {
-        if let Some(state) = self.partitions.get_mut(tp) {
-            if state.expected.is_some_and(|e| e > from) {
-                state.expected = Some(from);
-            }
-        }
+    /// The records of `tp` taken since the lake's offset were dropped uncommitted, and the
+    /// partition stays with this worker: it must be read again from the lake's offset.
+    /// Returns where to seek the consumer; until the first re-read record arrives, records
+    /// fetched before the seek are skipped.
+    pub fn reread(&mut self, tp: &TopicPartition) -> Option<Offset> {
+        let state = self.partitions.get_mut(tp)?;
+        state.chain = state.lake_next;
+        state.verify = None;
+        state.resync_above = state.expected.map(|e| e - 1);
+        state.expected = state.lake_next;
+        Some(match state.lake_next {
+            Some(next) => Offset::Offset(next),
+            None => state.start.unwrap_or(Offset::Beginning),
+        })
     }
 
     pub fn revoke(&mut self, tp: &TopicPartition) {
@@ -278,6 +329,74 @@ mod tests {
     }
 
     #[test]
+    fn each_batch_expects_the_offset_the_previous_one_reached() {
+        let mut a = Assignment::default();
+        a.claim(&tp(), &claim(None, None), StartPolicy::Earliest)
+            .unwrap();
+        let e = a.hand_off(&tp(), 10);
+        assert_eq!(
+            e,
+            Expect {
+                epoch: 7,
+                follows: None
+            }
+        );
+        // The next batch is handed off before the first commits: it follows the first.
+        assert_eq!(a.hand_off(&tp(), 25).follows, Some(10));
+        let mut done = BTreeMap::new();
+        done.insert(tp(), 10);
+        a.committed(&done);
+        // The second was dropped: the one after it continues from what the lake has.
+        a.dropped(&tp());
+        assert_eq!(a.hand_off(&tp(), 30).follows, Some(10));
+        assert_eq!(
+            a.hand_off(
+                &TopicPartition {
+                    topic: "other".into(),
+                    partition: 0
+                },
+                5
+            ),
+            Expect {
+                epoch: -1,
+                follows: None
+            }
+        );
+    }
+
+    /// A flush refused on revocation (another worker claimed one of its partitions) drops
+    /// the records of every partition in it; those that stay assigned are read again.
+    #[test]
+    fn revoke_while_fenced_rereads_the_partitions_that_stay() {
+        let p = |n| TopicPartition {
+            topic: "t".into(),
+            partition: n,
+        };
+        let mut a = Assignment::default();
+        for n in 0..2 {
+            a.claim(&p(n), &claim(Some(100), None), StartPolicy::Earliest)
+                .unwrap();
+            for o in 100..110 {
+                assert_eq!(a.check(&p(n), o, None), Verdict::Take);
+                a.taken(&p(n), o);
+            }
+            a.hand_off(&p(n), 110);
+        }
+        // The flush of both is fenced; partition 0 is revoked, partition 1 stays.
+        a.revoke(&p(0));
+        assert_eq!(a.reread(&p(0)), None);
+        assert_eq!(a.reread(&p(1)), Some(Offset::Offset(100)));
+        assert_eq!(
+            a.check(&p(1), 110, None),
+            Verdict::Skip,
+            "fetched before the seek"
+        );
+        assert_eq!(a.check(&p(1), 100, None), Verdict::Take, "read again");
+        a.taken(&p(1), 100);
+        assert_eq!(a.hand_off(&p(1), 101).follows, Some(100));
+    }
+
+    #[test]
     fn dropped_records_are_read_again_and_revoked_partitions_are_refused() {
         let mut a = Assignment::default();
         a.claim(&tp(), &claim(Some(0), None), StartPolicy::Earliest)
@@ -290,8 +409,13 @@ mod tests {
         done.insert(tp(), 3);
         a.committed(&done);
         assert_eq!(a.lake_next(&tp()), Some(3));
-        a.rewind(&tp(), 3);
+        assert_eq!(a.reread(&tp()), Some(Offset::Offset(3)));
+        // Fetched before the seek: skipped, until the re-read ones come.
+        assert_eq!(a.check(&tp(), 5, None), Verdict::Skip);
+        assert_eq!(a.check(&tp(), 6, None), Verdict::Skip);
         assert_eq!(a.check(&tp(), 3, None), Verdict::Take);
+        a.taken(&tp(), 3);
+        assert_eq!(a.check(&tp(), 4, None), Verdict::Take);
         a.revoke(&tp());
         assert_eq!(a.check(&tp(), 5, None), Verdict::Skip);
         assert_eq!(a.epoch(&tp()), -1);

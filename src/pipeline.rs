@@ -424,6 +424,12 @@ impl Pipeline {
     /// snapshot at most). If another worker has claimed the partitions meanwhile, the batch is
     /// dropped: the new owner reads those records again from the lake offsets.
     async fn on_revoked(&mut self, partitions: &[TopicPartition]) -> Result<(), Error> {
+        // Every partition with records not yet in the lake: if the flush is refused, all of
+        // them are dropped, not only the revoked ones.
+        let mut pending: Vec<TopicPartition> = self.batch.offsets.keys().cloned().collect();
+        if let Some(f) = &self.inflight {
+            pending.extend(f.offsets.keys().cloned());
+        }
         match self.flush_all("revocation").await {
             Ok(()) => {}
             Err(Error::Lake(e @ LakeError::Fenced { .. })) => {
@@ -431,6 +437,15 @@ impl Pipeline {
                 tracing::warn!(error = %e, "revoked partitions were already claimed elsewhere; batch dropped");
                 self.inflight = None;
                 self.batch = Batch::default();
+                pending.sort();
+                pending.dedup();
+                for tp in pending.iter().filter(|tp| !partitions.contains(tp)) {
+                    // Stays with this worker (incremental rebalancing): read it again.
+                    if let Some(offset) = self.assignment.reread(tp) {
+                        tracing::info!(topic = %tp.topic, partition = tp.partition, ?offset, "reading the dropped records again");
+                        self.source.seek(tp, offset)?;
+                    }
+                }
             }
             Err(e) => return Err(e),
         }
@@ -493,26 +508,44 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Which partitions' lake offsets the log no longer has: each with the lake's next offset
+    /// and the log start (asked of the broker; this only runs when the worker stops).
+    fn out_of_range_detail(&self) -> String {
+        let mut gone = Vec::new();
+        let mut all = Vec::new();
+        for tp in self.assignment.partitions() {
+            let lake = self.assignment.lake_next(tp);
+            let start = self.source.log_start(tp).ok();
+            let line = format!(
+                "`{}` partition {}: the lake's next offset is {}, the log starts at {}",
+                tp.topic,
+                tp.partition,
+                lake.map_or("none".to_owned(), |o| o.to_string()),
+                start.map_or("?".to_owned(), |o| o.to_string())
+            );
+            match (lake, start) {
+                (Some(l), Some(s)) if l < s => gone.push(line),
+                _ => all.push(line),
+            }
+        }
+        if gone.is_empty() {
+            format!(
+                "the broker no longer has an offset the lake points at ({})",
+                all.join("; ")
+            )
+        } else {
+            format!(
+                "records the lake has not received were removed from the log ({})",
+                gone.join("; ")
+            )
+        }
+    }
+
     fn on_error(&mut self, e: KafkaError) -> Result<(), Error> {
         if let KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset) = e {
-            let positions: Vec<String> = self
-                .assignment
-                .partitions()
-                .map(|tp| {
-                    format!(
-                        "{}[{}] lake offset {:?}",
-                        tp.topic,
-                        tp.partition,
-                        self.assignment.lake_next(tp)
-                    )
-                })
-                .collect();
             return Err(Error::OffsetOutOfRange {
                 connector: self.config.name.clone(),
-                detail: format!(
-                    "the broker reports a start offset out of range (assigned: {})",
-                    positions.join(", ")
-                ),
+                detail: self.out_of_range_detail(),
             });
         }
         tracing::warn!(connector = %self.config.name, error = %e, "consumer error");
@@ -618,12 +651,12 @@ impl Pipeline {
             .values()
             .filter_map(|r| r.max_timestamp_ms)
             .max();
-        let epochs = batch
+        let expects = batch
             .offsets
-            .keys()
-            .map(|tp| (tp.clone(), self.assignment.epoch(tp)))
+            .iter()
+            .map(|(tp, r)| (tp.clone(), self.assignment.hand_off(tp, r.next_offset())))
             .collect();
-        let reply = self.lake.flush(batch, epochs)?;
+        let reply = self.lake.flush(batch, expects)?;
         self.inflight = Some(Inflight {
             reply,
             offsets,

@@ -224,9 +224,13 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);
     }
-    // Offsets live in the lake; these are not negotiable.
+    // Offsets live in the lake; these are not negotiable. The consumer is assigned explicit
+    // start offsets, so `auto.offset.reset` only ever acts when the log no longer has an
+    // offset the lake points at (retention, a recreated topic): that must stop the worker,
+    // not silently jump (librdkafka's default, `largest`, would skip the gap for good).
     cc.set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "error");
     cc
 }
 
@@ -281,6 +285,19 @@ impl Source {
     /// Asks the poll thread to stop; it sends [`SourceEvent::Stopped`] when it has.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Moves the fetch position of an assigned partition (to read dropped records again).
+    pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> KafkaResult<()> {
+        self.consumer
+            .seek(&tp.topic, tp.partition, offset, Duration::from_secs(10))
+    }
+
+    /// The log start offset of a partition, as the broker reports it (blocking, bounded).
+    pub fn log_start(&self, tp: &TopicPartition) -> KafkaResult<i64> {
+        self.consumer
+            .fetch_watermarks(&tp.topic, tp.partition, Duration::from_secs(5))
+            .map(|(low, _)| low)
     }
 
     /// Commits next offsets to Kafka (advisory copy; the lake holds the truth).

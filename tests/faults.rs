@@ -110,6 +110,40 @@ fn crash_loop_of_kill_9_keeps_every_record_exactly_once() {
     assert_exactly_once(&lake, &report);
 }
 
+/// The connection is lost after `COMMIT` was sent (the test hook reports failure after every
+/// successful commit): the retry reads the lake, finds the batch there and does not
+/// write it again. Without that, each such fault would append its batch twice.
+#[test]
+fn commits_whose_outcome_is_unknown_are_resolved_by_reading_the_lake() {
+    let _serial = serial();
+    let broker = Broker::start();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "orders", 4))
+        .unwrap();
+    let report = producer(&broker, "orders", 150_000, 1_000_000.0)
+        .join()
+        .unwrap();
+    let lake = LakeDir::new(
+        "unknown-outcome",
+        "orders",
+        &[("flush.max.records", "400"), ("flush.interval.ms", "200")],
+    );
+    let mut worker = Worker::start_with_env(
+        &lake,
+        &broker,
+        &["--until-caught-up"],
+        &[("DUCKLAKE_SINK_FAULT_AFTER_COMMIT", "1")],
+    );
+    assert!(worker.wait(MINUTE * 4).success(), "{}", worker.log_text());
+    let log = worker.log_text();
+    let resolved = log
+        .matches("the lake holds it: not writing it again")
+        .count();
+    eprintln!("{resolved} commits with an unknown outcome, each found in the lake");
+    assert!(resolved >= 100, "only {resolved} faults:\n{log}");
+    assert_exactly_once(&lake, &report);
+}
+
 #[test]
 fn two_workers_share_a_postgres_catalog_through_death_and_join() {
     let _serial = serial();

@@ -26,6 +26,17 @@ pub struct TableCounts {
     pub truncated: bool,
 }
 
+impl TableCounts {
+    /// What applying `data` does, as the batch says (for a flush found already committed).
+    pub fn of(data: &TableBatch) -> Self {
+        Self {
+            inserted: data.inserts() as u64,
+            deleted: data.deletes() as u64,
+            truncated: data.truncate,
+        }
+    }
+}
+
 impl Lake {
     /// Applies `data` to `table` (creating or evolving it as configured).
     pub(super) fn write_table(

@@ -19,6 +19,7 @@ use duckdb::Connection;
 
 use crate::batch::{Batch, TopicPartition};
 use crate::config::ConnectorConfig;
+use crate::offsets::Expect;
 use crate::shape::{Evolution, Misfit, TableColumns};
 
 pub use apply::TableCounts;
@@ -49,6 +50,12 @@ pub enum LakeError {
         catalog: String,
         source: Box<duckdb::Error>,
     },
+    /// Creating the schema and the offsets table of a fresh catalog.
+    #[error("{context}: {source}")]
+    Init {
+        context: String,
+        source: Box<duckdb::Error>,
+    },
     #[error("{context}: {source}")]
     Sql {
         context: String,
@@ -64,6 +71,19 @@ pub enum LakeError {
         partition: i32,
         epoch: i64,
     },
+    /// The lake's offset is not the one this worker's batch continues from, under this
+    /// worker's own epoch: something else moved it (an operator's reset during the run).
+    #[error("`{topic}` partition {partition}: the lake's next offset is {found:?}, but this worker's batch continues from {expected:?} under its own claim; another writer or a reset moved it. Nothing of the batch was committed; restart the worker to resume from the lake offsets")]
+    OffsetMoved {
+        topic: String,
+        partition: i32,
+        expected: Option<i64>,
+        found: Option<i64>,
+    },
+    /// Test hook (`DUCKLAKE_SINK_FAULT_AFTER_COMMIT=N`): every Nth flush reports failure
+    /// after its `COMMIT` succeeded, as a connection lost at that moment would.
+    #[error("injected fault: the connection was lost after COMMIT was sent (outcome unknown)")]
+    InjectedAfterCommit,
     #[error("the lake thread has stopped")]
     Gone,
 }
@@ -85,38 +105,53 @@ impl LakeError {
     /// DuckDB's error text: its error codes do not tell these apart.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Locked { .. } => true,
-            Self::Sql { source, .. } | Self::Attach { source, .. } => {
+            Self::Locked { .. } | Self::InjectedAfterCommit => true,
+            Self::Sql { source, .. } | Self::Init { source, .. } => {
                 let text = source.to_string();
-                // What happened, not where: "IO Error" alone also covers deterministic
-                // failures (a value Parquet cannot store), which must not be retried.
-                [
-                    "onflict",
-                    "Failed to commit",
-                    "Could not set lock",
-                    "nable to connect",
-                    "could not connect",
-                    "onnection refused",
-                    "onnection reset",
-                    "no connection to the server",
-                    "could not send data",
-                    "could not receive data",
-                    "server closed",
-                    "terminating connection",
-                    "shutting down",
-                    "starting up",
-                    "timeout",
-                    "timed out",
-                    // Two workers initialising one catalog at the same moment.
-                    "duplicate key",
-                    "already exists",
-                ]
-                .iter()
-                .any(|needle| text.contains(needle))
+                // Two workers initialising one catalog at the same moment race inside
+                // DuckLake; elsewhere these texts mean a deterministic failure (a duplicate
+                // column), which retrying cannot fix.
+                let init_race = matches!(self, Self::Init { .. })
+                    && ["duplicate key", "already exists"]
+                        .iter()
+                        .any(|needle| text.contains(needle));
+                init_race || transient(&text)
+            }
+            Self::Attach { source, .. } => {
+                let text = source.to_string();
+                text.contains("duplicate key")
+                    || text.contains("already exists")
+                    || transient(&text)
             }
             _ => false,
         }
     }
+}
+
+/// Failures a later attempt may not hit, by what happened (DuckDB's error codes do not tell
+/// them apart). "IO Error" alone is not one: it also covers deterministic failures (a value
+/// Parquet cannot store).
+fn transient(text: &str) -> bool {
+    [
+        "onflict",
+        "Failed to commit",
+        "Could not set lock",
+        "nable to connect",
+        "could not connect",
+        "onnection refused",
+        "onnection reset",
+        "no connection to the server",
+        "could not send data",
+        "could not receive data",
+        "server closed",
+        "terminating connection",
+        "shutting down",
+        "starting up",
+        "timeout",
+        "timed out",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeError {
@@ -266,7 +301,10 @@ impl Lake {
         );
         self.conn
             .execute_batch(&ddl)
-            .map_err(sql_err("cannot create the schema and offsets table"))
+            .map_err(|source| LakeError::Init {
+                context: "cannot create the schema and offsets table".into(),
+                source: Box::new(source),
+            })
     }
 
     /// Runs `body` inside BEGIN … COMMIT; on any error rolls back and forgets cached table
@@ -292,14 +330,34 @@ impl Lake {
         result
     }
 
-    /// Writes `batch` as one DuckLake transaction (one snapshot), provided this worker still
-    /// holds every partition at the epoch in `epochs`. On error nothing of it is visible.
+    /// Writes `batch` as one DuckLake transaction (one snapshot), provided the lake still
+    /// holds every partition as `expects` says (claim epoch and the offset the batch
+    /// continues from). On error nothing of it is visible.
+    ///
+    /// `retry`: an earlier attempt failed, perhaps after its `COMMIT` reached the catalog.
+    /// The lake is read first; if it already holds the batch, it is not written again.
     pub fn flush(
         &mut self,
         batch: &Batch,
-        epochs: &BTreeMap<TopicPartition, i64>,
+        expects: &BTreeMap<TopicPartition, Expect>,
+        retry: bool,
     ) -> Result<FlushOutcome, LakeError> {
         let started = std::time::Instant::now();
+        if retry && self.holds(batch, expects)? {
+            tracing::warn!(
+                connector = %self.settings.connector,
+                "the previous attempt's commit outcome was unknown and the lake holds it: not writing it again"
+            );
+            return Ok(self.outcome(
+                batch
+                    .tables
+                    .iter()
+                    .map(|(t, d)| (t.clone(), TableCounts::of(d)))
+                    .collect(),
+                started,
+                started.elapsed(),
+            ));
+        }
         let mut append = std::time::Duration::ZERO;
         let tables = self.in_transaction("flush", |lake| {
             let mut tables = BTreeMap::new();
@@ -307,25 +365,38 @@ impl Lake {
                 tables.insert(table.clone(), lake.write_table(table, data)?);
             }
             append = started.elapsed();
-            lake.write_offsets(batch, epochs)?;
+            lake.write_offsets(batch, expects)?;
             let (message, extra) = lineage(&lake.settings.connector, batch, &tables);
             lake.set_commit_message(&message, &extra)?;
             Ok(tables)
         })?;
+        if fault_after_commit() {
+            self.tables.clear();
+            return Err(LakeError::InjectedAfterCommit);
+        }
+        Ok(self.outcome(tables, started, append))
+    }
+
+    fn outcome(
+        &mut self,
+        tables: BTreeMap<String, TableCounts>,
+        started: std::time::Instant,
+        append: std::time::Duration,
+    ) -> FlushOutcome {
         let mut shapes = BTreeMap::new();
         for table in tables.keys() {
             if let Ok(Some(columns)) = self.table_columns(table) {
                 shapes.insert(table.clone(), columns);
             }
         }
-        Ok(FlushOutcome {
+        FlushOutcome {
             snapshot_id: self.current_snapshot(),
             rows: tables.values().map(|c| c.inserted).sum(),
             tables,
             shapes,
             append,
             commit: started.elapsed().saturating_sub(append),
-        })
+        }
     }
 
     fn current_snapshot(&self) -> Option<i64> {
@@ -345,6 +416,22 @@ impl Lake {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The test hook behind [`LakeError::InjectedAfterCommit`]: with
+/// `DUCKLAKE_SINK_FAULT_AFTER_COMMIT=N`, true for every Nth committed flush of the process.
+fn fault_after_commit() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static EVERY: OnceLock<Option<u64>> = OnceLock::new();
+    static COMMITS: AtomicU64 = AtomicU64::new(0);
+    let every = *EVERY.get_or_init(|| {
+        std::env::var("DUCKLAKE_SINK_FAULT_AFTER_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+    });
+    every.is_some_and(|n| (COMMITS.fetch_add(1, Ordering::SeqCst) + 1) % n == 0)
 }
 
 fn load_extension(conn: &Connection, name: &str) -> Result<(), LakeError> {
@@ -382,7 +469,6 @@ mod tests {
             "IO Error: Unable to connect to Postgres at host=127.0.0.1: Connection refused",
             "server closed the connection unexpectedly",
             "FATAL: terminating connection due to administrator command",
-            "ERROR: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"",
             "Could not set lock on file",
         ] {
             assert!(sql_error(text).is_retryable(), "{text}");
@@ -394,6 +480,16 @@ mod tests {
         ] {
             assert!(!sql_error(text).is_retryable(), "{text}");
         }
+        // The catalog-initialisation race is transient only while initialising.
+        let race =
+            "ERROR: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"";
+        assert!(LakeError::Init {
+            context: "init".into(),
+            source: Box::new(duckdb::Error::InvalidParameterName(race.into())),
+        }
+        .is_retryable());
+        assert!(!sql_error(race).is_retryable());
+        assert!(!sql_error("Catalog Error: Column with name a already exists!").is_retryable());
         let fenced = LakeError::Fenced {
             topic: "t".into(),
             partition: 0,

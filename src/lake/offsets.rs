@@ -8,6 +8,10 @@ use serde_json::json;
 
 use super::{sql_err, Claim, Lake, LakeError, OFFSETS_TABLE};
 use crate::batch::{Batch, TopicPartition};
+use crate::offsets::Expect;
+
+/// A partition's row in the offsets table: next offset and epoch.
+type Stored = (Option<i64>, Option<i64>);
 
 impl Lake {
     /// Takes ownership of `partitions` for this worker: in one transaction, bumps each
@@ -163,18 +167,24 @@ impl Lake {
     pub(super) fn write_offsets(
         &self,
         batch: &Batch,
-        epochs: &BTreeMap<TopicPartition, i64>,
+        expects: &BTreeMap<TopicPartition, Expect>,
     ) -> Result<(), LakeError> {
+        // Compare-and-set on the claim epoch *and* the offset the batch continues from, so
+        // a batch can only ever follow the exact state it was read from.
         let mut update = self
             .conn
             .prepare(&format!(
                 "UPDATE {} SET next_offset = ?, last_timestamp_ms = ?, updated_at = now()
-                 WHERE connector = ? AND topic = ? AND \"partition\" = ? AND epoch = ?",
+                 WHERE connector = ? AND topic = ? AND \"partition\" = ? AND epoch = ?
+                   AND next_offset IS NOT DISTINCT FROM ?",
                 self.table_ref(OFFSETS_TABLE)
             ))
             .map_err(sql_err("cannot store offsets"))?;
         for (tp, range) in &batch.offsets {
-            let epoch = epochs.get(tp).copied().unwrap_or(-1);
+            let expect = expects.get(tp).copied().unwrap_or(Expect {
+                epoch: -1,
+                follows: None,
+            });
             let updated = update
                 .execute(params![
                     range.next_offset(),
@@ -182,17 +192,71 @@ impl Lake {
                     self.settings.connector,
                     tp.topic,
                     tp.partition,
-                    epoch
+                    expect.epoch,
+                    expect.follows
                 ])
                 .map_err(sql_err("cannot store offsets"))?;
             if updated != 1 {
-                return Err(LakeError::Fenced {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    epoch,
-                });
+                return Err(self.refusal(tp, expect));
             }
         }
         Ok(())
+    }
+
+    /// Why the compare-and-set matched no row.
+    fn refusal(&self, tp: &TopicPartition, expect: Expect) -> LakeError {
+        let fenced = LakeError::Fenced {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            epoch: expect.epoch,
+        };
+        match self.stored(tp) {
+            Ok(Some((found, epoch))) if epoch == Some(expect.epoch) => LakeError::OffsetMoved {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                expected: expect.follows,
+                found,
+            },
+            Ok(_) => fenced,
+            Err(e) => e,
+        }
+    }
+
+    /// The stored next offset and epoch of a partition (`None`: no row).
+    fn stored(&self, tp: &TopicPartition) -> Result<Option<Stored>, LakeError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT next_offset, epoch FROM {} WHERE connector = ? AND topic = ? AND \"partition\" = ?",
+                self.table_ref(OFFSETS_TABLE)
+            ))
+            .map_err(sql_err("cannot read lake offsets"))?;
+        let rows = stmt
+            .query_map(
+                params![self.settings.connector, tp.topic, tp.partition],
+                |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sql_err("cannot read lake offsets"))?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Whether the lake already holds `batch`: every partition at the batch's end under the
+    /// expected epoch. Resolves a commit whose outcome is unknown (the connection dropped
+    /// after `COMMIT` was sent) by reading, never by writing again.
+    pub(super) fn holds(
+        &self,
+        batch: &Batch,
+        expects: &BTreeMap<TopicPartition, Expect>,
+    ) -> Result<bool, LakeError> {
+        for (tp, range) in &batch.offsets {
+            let epoch = expects.get(tp).map(|e| e.epoch);
+            match self.stored(tp)? {
+                Some((Some(next), stored_epoch))
+                    if next == range.next_offset() && stored_epoch == epoch => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(!batch.offsets.is_empty())
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use super::{Claim, FlushOutcome, Lake, LakeError, LakeSettings};
 use crate::batch::{Batch, TopicPartition};
 use crate::metrics::Metrics;
+use crate::offsets::Expect;
 use crate::shape::TableColumns;
 
 /// How long and how often to retry transient lake failures.
@@ -48,7 +49,7 @@ enum Request {
     Maintain(Option<Duration>),
     Flush(
         Box<Batch>,
-        BTreeMap<TopicPartition, i64>,
+        BTreeMap<TopicPartition, Expect>,
         Reply<FlushOutcome>,
     ),
 }
@@ -67,18 +68,20 @@ struct Worker {
 }
 
 impl Worker {
+    /// Runs `op` until it succeeds, fails for good, or the retry timeout passes; `op` is told
+    /// whether an earlier attempt failed.
     fn with_retry<T>(
         &mut self,
         what: &str,
-        mut op: impl FnMut(&mut Lake) -> Result<T, LakeError>,
+        mut op: impl FnMut(&mut Lake, bool) -> Result<T, LakeError>,
     ) -> Result<T, LakeError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             let result = match self.lake.as_mut() {
-                Some(lake) => op(lake),
+                Some(lake) => op(lake, attempt > 0),
                 None => match Lake::open(self.settings.clone()) {
-                    Ok(lake) => op(self.lake.insert(lake)),
+                    Ok(lake) => op(self.lake.insert(lake), attempt > 0),
                     Err(e) => Err(e),
                 },
             };
@@ -141,7 +144,7 @@ impl LakeHandle {
                     lake: None,
                     metrics,
                 };
-                let opened = worker.with_retry("attach", |_| Ok(()));
+                let opened = worker.with_retry("attach", |_, _| Ok(()));
                 let ok = opened.is_ok();
                 let _ = ready_tx.send(opened);
                 if !ok {
@@ -151,16 +154,16 @@ impl LakeHandle {
                     match request {
                         Request::Claim(partitions, reply) => {
                             let _ = reply
-                                .send(worker.with_retry("claim", |lake| lake.claim(&partitions)));
+                                .send(worker.with_retry("claim", |lake, _| lake.claim(&partitions)));
                         }
                         Request::Describe(table, reply) => {
                             let _ = reply.send(
-                                worker.with_retry("describe", |lake| lake.table_columns(&table)),
+                                worker.with_retry("describe", |lake, _| lake.table_columns(&table)),
                             );
                         }
                         Request::Maintain(retention) => {
                             let started = Instant::now();
-                            match worker.with_retry("maintenance", |lake| lake.maintain(retention)) {
+                            match worker.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
                                 Ok(files) => {
                                     worker.metrics.update(&worker.settings.connector, |m| {
                                         m.maintenance_runs += 1;
@@ -178,10 +181,10 @@ impl LakeHandle {
                                 Err(e) => tracing::warn!(connector = %worker.settings.connector, error = %e, "maintenance failed"),
                             }
                         }
-                        Request::Flush(batch, epochs, reply) => {
-                            let _ = reply.send(
-                                worker.with_retry("flush", |lake| lake.flush(&batch, &epochs)),
-                            );
+                        Request::Flush(batch, expects, reply) => {
+                            let _ = reply.send(worker.with_retry("flush", |lake, retry| {
+                                lake.flush(&batch, &expects, retry)
+                            }));
                         }
                     }
                 }
@@ -220,16 +223,17 @@ impl LakeHandle {
         rx.await.map_err(|_| LakeError::Gone)?
     }
 
-    /// Starts writing `batch` under the given claim epochs; the receiver yields the outcome.
+    /// Starts writing `batch` if the lake still is as `expects` says; the receiver yields the
+    /// outcome.
     #[allow(clippy::type_complexity)]
     pub fn flush(
         &self,
         batch: Batch,
-        epochs: BTreeMap<TopicPartition, i64>,
+        expects: BTreeMap<TopicPartition, Expect>,
     ) -> Result<oneshot::Receiver<Result<FlushOutcome, LakeError>>, LakeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::Flush(Box::new(batch), epochs, reply))
+            .send(Request::Flush(Box::new(batch), expects, reply))
             .map_err(|_| LakeError::Gone)?;
         Ok(rx)
     }

@@ -195,6 +195,16 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(lake: &LakeDir, broker: &Broker, extra_args: &[&str]) -> Self {
+        Self::start_with_env(lake, broker, extra_args, &[])
+    }
+
+    /// As [`start`](Self::start), with environment variables (test hooks).
+    pub fn start_with_env(
+        lake: &LakeDir,
+        broker: &Broker,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = lake.path().join(format!("worker-{}.log", next_id()));
         let mut cmd = Command::new(SINK);
         cmd.arg("run")
@@ -202,7 +212,8 @@ impl Worker {
             .arg(&broker.bootstrap)
             .args(["--http-addr", "127.0.0.1:0"]);
         cmd.args(extra_args).arg(&lake.connector);
-        cmd.env("RUST_LOG", "info")
+        cmd.envs(env.iter().copied())
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         Worker {
