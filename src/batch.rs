@@ -332,10 +332,27 @@ impl FlushReason {
     }
 }
 
+/// What became of a batch's records: each is exactly one of these, so they add up to the
+/// records consumed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Accounting {
+    /// Appends and upserts (an upsert superseded by a later change of its key in the same
+    /// flush still counts here: its record was applied).
+    pub written: u64,
+    /// Deletes (delete events, tombstones that delete).
+    pub deleted: u64,
+    /// Records that write nothing: tombstones after their delete, disabled deletes or
+    /// truncates, control records; truncates themselves count here too.
+    pub skipped: u64,
+    /// Bad records set aside (`errors.tolerance=all`).
+    pub dead_lettered: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
     pub tables: BTreeMap<String, TableBatch>,
     pub offsets: BTreeMap<TopicPartition, OffsetRange>,
+    pub accounting: Accounting,
     records: usize,
     bytes: usize,
     opened_at: Option<Instant>,
@@ -398,6 +415,8 @@ impl Batch {
             self.skip_record(at.tp, at.offset, at.timestamp_ms, at.now);
             return Ok(());
         }
+        let written = matches!(change, Change::Append(_) | Change::Upsert { .. });
+        let deleted = matches!(change, Change::Delete { .. });
         if !self.tables.contains_key(table) {
             self.tables.insert(table.to_owned(), TableBatch::default());
         }
@@ -409,8 +428,22 @@ impl Batch {
             Change::Truncate => buffer.truncate(),
             Change::Skip(_) => {}
         }
+        let a = &mut self.accounting;
+        if written {
+            a.written += 1;
+        } else if deleted {
+            a.deleted += 1;
+        } else {
+            a.skipped += 1;
+        }
         self.note(at.tp, at.offset, at.timestamp_ms, at.bytes, at.now);
         Ok(())
+    }
+
+    /// Counts a bad record set aside (dead-lettered): its offset is committed, nothing written.
+    pub fn dead_letter(&mut self, at: &Position<'_>) {
+        self.accounting.dead_lettered += 1;
+        self.note(at.tp, at.offset, at.timestamp_ms, 0, at.now);
     }
 
     /// Counts a record that produces no row (a tombstone), so its offset is still committed.
@@ -421,6 +454,7 @@ impl Batch {
         timestamp_ms: Option<i64>,
         now: Instant,
     ) {
+        self.accounting.skipped += 1;
         self.note(tp, offset, timestamp_ms, 0, now);
     }
 
@@ -721,6 +755,15 @@ mod tests {
         );
         assert_eq!((t.inserts(), t.deletes()), (2, 1));
         assert_eq!(b.records(), 7);
+        assert_eq!(
+            b.accounting,
+            Accounting {
+                written: 4,
+                deleted: 2,
+                skipped: 1,
+                dead_lettered: 0
+            }
+        );
         assert_eq!(b.offsets[&tp(0)].next_offset(), 7);
     }
 

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod config;
 pub mod decode;
+pub mod dlq;
 pub mod error;
 pub mod gen;
 pub mod http;

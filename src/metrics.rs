@@ -100,6 +100,11 @@ pub struct ConnectorStats {
     pub deleted: BTreeMap<String, u64>,
     /// Truncates applied per table.
     pub truncates: BTreeMap<String, u64>,
+    /// Bad records set aside (`errors.tolerance=all`), by the stage that failed.
+    pub dead_lettered: BTreeMap<&'static str, u64>,
+    /// What became of the records of committed flushes: they add up to the records those
+    /// flushes covered.
+    pub outcomes: crate::batch::Accounting,
     pub flushes: BTreeMap<&'static str, u64>,
     pub flush_seconds: Histogram,
     pub flush_records: Histogram,
@@ -125,6 +130,8 @@ impl Default for ConnectorStats {
             rows: BTreeMap::new(),
             deleted: BTreeMap::new(),
             truncates: BTreeMap::new(),
+            dead_lettered: BTreeMap::new(),
+            outcomes: crate::batch::Accounting::default(),
             flushes: BTreeMap::new(),
             flush_seconds: Histogram::new(SECONDS),
             flush_records: Histogram::new(RECORDS),
@@ -221,6 +228,34 @@ impl Metrics {
                     .iter()
                     .map(|(r, n)| (labels(&[("connector", c), ("reason", r)]), n.to_string()))
                     .collect()
+            }),
+        );
+        family(
+            "ducklake_sink_records_dead_lettered_total",
+            "counter",
+            "Bad records set aside by errors.tolerance=all (to the dead-letter queue when one is configured), per failing stage: KEY_CONVERTER, VALUE_CONVERTER, TASK_PUT.",
+            each(&|c, s| {
+                s.dead_lettered
+                    .iter()
+                    .map(|(r, n)| (labels(&[("connector", c), ("stage", r)]), n.to_string()))
+                    .collect()
+            }),
+        );
+        family(
+            "ducklake_sink_records_committed_total",
+            "counter",
+            "Records of committed flushes by outcome: written (appended or upserted), deleted, skipped, dead_lettered. They add up to the records the flushes covered.",
+            each(&|c, s| {
+                let o = &s.outcomes;
+                [
+                    ("written", o.written),
+                    ("deleted", o.deleted),
+                    ("skipped", o.skipped),
+                    ("dead_lettered", o.dead_lettered),
+                ]
+                .into_iter()
+                .map(|(k, n)| (labels(&[("connector", c), ("outcome", k)]), n.to_string()))
+                .collect()
             }),
         );
         family(

@@ -18,9 +18,10 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::batch::{Batch, FlushLimits, FlushReason, Position, Target, TopicPartition};
+use crate::batch::{Accounting, Batch, FlushLimits, FlushReason, Position, Target, TopicPartition};
 use crate::config::ConnectorConfig;
-use crate::decode::{Change, RecordDecoder};
+use crate::decode::{Change, DecodeError, RecordDecoder};
+use crate::dlq::{DeadLetters, Failure, Stage};
 use crate::error::Error;
 use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy};
 use crate::metrics::{Metrics, State};
@@ -28,6 +29,14 @@ use crate::offsets::{Assignment, Verdict};
 use crate::routing::Routes;
 use crate::shape::{Evolution, TableColumns};
 use crate::source::{position, AssignReply, Source, SourceEvent};
+
+/// Why a record was not buffered.
+enum Rejected {
+    /// The record itself is bad: set aside or fatal, by `errors.tolerance`.
+    Bad(Failure),
+    /// Something other than the record failed (the lake): always fatal.
+    Fatal(Error),
+}
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
 const EVENT_QUEUE: usize = 64;
@@ -64,6 +73,7 @@ struct Inflight {
     reply: oneshot::Receiver<Result<FlushOutcome, LakeError>>,
     offsets: BTreeMap<TopicPartition, i64>,
     records: usize,
+    accounting: Accounting,
     newest_timestamp_ms: Option<i64>,
     reason: &'static str,
     started: Instant,
@@ -106,6 +116,9 @@ struct Pipeline {
     /// Lake tables as last seen (`None`: not created yet), for per-record checks.
     shapes: HashMap<String, Option<TableColumns>>,
     evolution: Evolution,
+    dead_letters: DeadLetters,
+    /// Records dead-lettered since the last publication to `metrics`, by stage.
+    dead_lettered: HashMap<&'static str, u64>,
     /// Records that wrote nothing since the last publication to `metrics`, by why.
     skipped: HashMap<&'static str, u64>,
     last_tp: Option<TopicPartition>,
@@ -163,6 +176,7 @@ async fn run_connector_inner(
     let decoder = RecordDecoder::new(config.decode_settings());
     let routes = Routes::new(&config.table_name_format);
     let evolution = config.evolution();
+    let dead_letters = DeadLetters::new(&config, &options.bootstrap_servers)?;
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -184,6 +198,8 @@ async fn run_connector_inner(
         decoder,
         routes,
         skipped: HashMap::new(),
+        dead_letters,
+        dead_lettered: HashMap::new(),
         shapes: HashMap::new(),
         evolution,
         last_tp: None,
@@ -245,14 +261,14 @@ impl Pipeline {
             }
             if self.inflight.is_none() {
                 if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits) {
-                    self.start_flush(reason.as_str())?;
+                    self.start_flush(reason.as_str()).await?;
                 }
             }
             self.maybe_maintain()?;
             if self.until_caught_up && !self.stopping {
                 if self.inflight.is_none() && !self.batch.is_empty() && self.drained() {
                     // Everything there is has been read: no reason to wait for the interval.
-                    self.start_flush("caught up")?;
+                    self.start_flush("caught up").await?;
                 }
                 if self.caught_up() {
                     self.begin_stop("caught up with the high watermarks");
@@ -296,7 +312,11 @@ impl Pipeline {
         let redelivered = self.summary.redelivered;
         let consumed = std::mem::take(&mut self.consumed);
         let skipped = std::mem::take(&mut self.skipped);
+        let dead_lettered = std::mem::take(&mut self.dead_lettered);
         self.metrics.update(&self.config.name, |m| {
+            for (stage, n) in dead_lettered {
+                *m.dead_lettered.entry(stage).or_default() += n;
+            }
             for (topic, n) in consumed {
                 *m.consumed.entry(topic).or_default() += n;
             }
@@ -364,7 +384,7 @@ impl Pipeline {
             // in flight the batch may run one chunk past them.
             if self.inflight.is_none() {
                 if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits) {
-                    self.start_flush(reason.as_str())?;
+                    self.start_flush(reason.as_str()).await?;
                 }
             }
         }
@@ -583,45 +603,36 @@ impl Pipeline {
                 })
             }
         }
-        let record_error = |message: String| Error::Record {
-            connector: self.config.name.clone(),
-            topic: tp.topic.clone(),
-            partition: tp.partition,
-            offset,
-            message,
-        };
         let now = Instant::now();
-        let timestamp = m.timestamp().to_millis();
         let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
-        let record = self
-            .decoder
-            .decode(&tp.topic, m.key(), m.payload())
-            .map_err(|e| record_error(e.to_string()))?;
-        if let Change::Skip(why) = &record.change {
-            *self.skipped.entry(why.as_str()).or_default() += 1;
-        }
-        let table = self.routes.table(&tp.topic, record.source.as_ref());
-        if !self.shapes.contains_key(table) {
-            // First record for this table: learn its shape once (records are then checked
-            // against it one by one; flushes keep it current).
-            let columns = self.lake.describe(table).await?;
-            self.shapes.insert(table.to_owned(), columns);
-        }
-        let target = Target {
-            table,
-            columns: self.shapes.get(table).and_then(Option::as_ref),
-            evolution: self.evolution,
-        };
         let at = Position {
             tp,
             offset,
-            timestamp_ms: timestamp,
+            timestamp_ms: m.timestamp().to_millis(),
             bytes: size,
             now,
         };
-        self.batch
-            .put(&target, record.change, &at)
-            .map_err(record_error)?;
+        match self.apply(tp, m, &at).await {
+            Ok(()) => {}
+            Err(Rejected::Fatal(e)) => return Err(e),
+            Err(Rejected::Bad(failure)) if self.dead_letters.tolerates() => {
+                self.dead_letters.send(m, &failure).await?;
+                *self
+                    .dead_lettered
+                    .entry(failure.stage.as_str())
+                    .or_default() += 1;
+                self.batch.dead_letter(&at);
+            }
+            Err(Rejected::Bad(failure)) => {
+                return Err(Error::Record {
+                    connector: self.config.name.clone(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                    message: failure.message,
+                })
+            }
+        }
         self.assignment.taken(tp, offset);
         self.summary.records += 1;
         self.summary.bytes += size as u64;
@@ -635,10 +646,70 @@ impl Pipeline {
         Ok(())
     }
 
-    fn start_flush(&mut self, reason: &'static str) -> Result<(), Error> {
+    /// Decodes a record and buffers its change; a record that cannot be decoded or does not
+    /// fit its table is `Bad` (dead-lettered or fatal, by `errors.tolerance`).
+    async fn apply(
+        &mut self,
+        tp: &TopicPartition,
+        m: &OwnedMessage,
+        at: &Position<'_>,
+    ) -> Result<(), Rejected> {
+        let record = self
+            .decoder
+            .decode(&tp.topic, m.key(), m.payload())
+            .map_err(|e| {
+                let (stage, converter) = match e {
+                    DecodeError::Key(_) => (Stage::KeyConverter, self.config.key_converter),
+                    _ => (Stage::ValueConverter, self.config.value_converter),
+                };
+                Rejected::Bad(Failure {
+                    stage,
+                    class: converter.class_name().to_owned(),
+                    message: e.to_string(),
+                })
+            })?;
+        let table = self.routes.table(&tp.topic, record.source.as_ref());
+        if !self.shapes.contains_key(table) {
+            // First record for this table: learn its shape once (records are then checked
+            // against it one by one; flushes keep it current).
+            let columns = self
+                .lake
+                .describe(table)
+                .await
+                .map_err(|e| Rejected::Fatal(e.into()))?;
+            self.shapes.insert(table.to_owned(), columns);
+        }
+        let target = Target {
+            table,
+            columns: self.shapes.get(table).and_then(Option::as_ref),
+            evolution: self.evolution,
+        };
+        let skip = match &record.change {
+            Change::Skip(why) => Some(why.as_str()),
+            _ => None,
+        };
+        self.batch
+            .put(&target, record.change, at)
+            .map_err(|message| {
+                Rejected::Bad(Failure {
+                    stage: Stage::TaskPut,
+                    class: "DuckLakeSink".to_owned(),
+                    message,
+                })
+            })?;
+        if let Some(why) = skip {
+            *self.skipped.entry(why).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    async fn start_flush(&mut self, reason: &'static str) -> Result<(), Error> {
         if self.batch.is_empty() {
             return Ok(());
         }
+        // Every record this flush skips as dead-lettered is in the DLQ before the offsets
+        // move past it.
+        self.dead_letters.settle().await?;
         let batch = std::mem::take(&mut self.batch);
         let offsets = batch
             .offsets
@@ -646,6 +717,7 @@ impl Pipeline {
             .map(|(tp, r)| (tp.clone(), r.next_offset()))
             .collect();
         let records = batch.records();
+        let accounting = batch.accounting;
         let newest_timestamp_ms = batch
             .offsets
             .values()
@@ -661,6 +733,7 @@ impl Pipeline {
             reply,
             offsets,
             records,
+            accounting,
             newest_timestamp_ms,
             reason,
             started: Instant::now(),
@@ -692,6 +765,10 @@ impl Pipeline {
                 }
             }
             *m.flushes.entry(done.reason).or_default() += 1;
+            m.outcomes.written += done.accounting.written;
+            m.outcomes.deleted += done.accounting.deleted;
+            m.outcomes.skipped += done.accounting.skipped;
+            m.outcomes.dead_lettered += done.accounting.dead_lettered;
             m.flush_seconds
                 .observe(done.started.elapsed().as_secs_f64());
             m.flush_records.observe(done.records as f64);
@@ -746,7 +823,7 @@ impl Pipeline {
     /// Writes everything buffered and waits until it is committed.
     async fn flush_all(&mut self, reason: &'static str) -> Result<(), Error> {
         self.wait_inflight().await?;
-        self.start_flush(reason)?;
+        self.start_flush(reason).await?;
         self.wait_inflight().await
     }
 }

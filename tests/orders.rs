@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ducklake_sink::gen::{create_topic, order_json, produce_orders, OrdersOptions, ProduceReport};
 use rand::SeedableRng;
-use support::{count, runtime, Broker, LakeDir, Worker, SINK};
+use support::{count, http_get, runtime, sample, Broker, LakeDir, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -332,45 +332,13 @@ fn a_sqlite_catalog_works_too() {
 }
 
 /// GET `path` from the worker's HTTP listener: (status code, body).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// The value of one sample line (`name{labels} value`) of a Prometheus text page.
-fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn metrics_health_and_status_tell_the_operator_what_happens() {
     let broker = Broker::start();
     let lake = LakeDir::new("orders-http", "orders", &[("flush.max.records", "1000")]);
     let report = orders(&broker, "orders", 5_000, 2, 1, false, None);
     let mut worker = Worker::start(&lake, &broker, &[]);
-    worker.wait_for_log("http listener", MINUTE);
-    let log = worker.log_text();
-    let addr = log
-        .lines()
-        .find(|l| l.contains("http listener"))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let addr = worker.http_addr();
 
     // Wait until every record is committed, as the metrics tell it.
     let deadline = std::time::Instant::now() + MINUTE;

@@ -30,6 +30,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "flush.max.bytes",
     "flush.interval.ms",
     "errors.tolerance",
+    "errors.deadletterqueue.topic.name",
+    "errors.deadletterqueue.topic.replication.factor",
+    "errors.deadletterqueue.context.headers.enable",
+    "errors.log.enable",
+    "errors.log.include.messages",
     "errors.retry.timeout",
     "errors.retry.delay.max.ms",
 ];

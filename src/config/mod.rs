@@ -52,6 +52,17 @@ pub enum Converter {
     ByteArray,
 }
 
+impl Converter {
+    /// The Kafka Connect class name.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            Self::String => "org.apache.kafka.connect.storage.StringConverter",
+            Self::Json { .. } => "org.apache.kafka.connect.json.JsonConverter",
+            Self::ByteArray => "org.apache.kafka.connect.converters.ByteArrayConverter",
+        }
+    }
+}
+
 /// Which topics the connector reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topics {
@@ -99,6 +110,26 @@ pub struct ConnectorConfig {
     /// `ducklake.snapshot.retention.ms`: snapshots older than this are expired by maintenance
     /// and their files deleted; `None` (`-1`, the default) keeps the whole history.
     pub snapshot_retention_ms: Option<u64>,
+    /// What happens to records that cannot be decoded or written (`errors.*`).
+    pub errors: ErrorHandling,
+}
+
+/// Kafka Connect's error handling keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorHandling {
+    /// `errors.tolerance=all`: bad records are skipped (and dead-lettered) instead of
+    /// stopping the connector.
+    pub tolerate: bool,
+    /// `errors.deadletterqueue.topic.name`.
+    pub dlq_topic: Option<String>,
+    /// `errors.deadletterqueue.topic.replication.factor` (`-1`: the broker's default).
+    pub dlq_replication_factor: i32,
+    /// `errors.deadletterqueue.context.headers.enable`: add Connect's `__connect.errors.*`
+    /// headers.
+    pub dlq_context_headers: bool,
+    /// `errors.log.enable`, `errors.log.include.messages`.
+    pub log: bool,
+    pub log_messages: bool,
 }
 
 /// `insert.mode`.
@@ -387,13 +418,7 @@ impl ConnectorConfig {
                 ))
             }
         };
-        match raw.take("errors.tolerance").as_deref().map(str::trim) {
-            None | Some("none") => {}
-            Some("all") => {
-                return Err(key_err(&file, "errors.tolerance", "errors.tolerance=all (dead letter queue) is not supported by this version yet; use none"))
-            }
-            Some(other) => return Err(key_err(&file, "errors.tolerance", &format!("expected none or all, got `{other}`"))),
-        }
+        let errors = raw.errors()?;
 
         let mut consumer_overrides = BTreeMap::new();
         let override_keys: Vec<String> = raw
@@ -472,6 +497,7 @@ impl ConnectorConfig {
             retry_delay_max_ms,
             maintenance_interval_ms,
             snapshot_retention_ms,
+            errors,
         })
     }
 }
@@ -517,6 +543,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("retry_delay_max_ms", &self.retry_delay_max_ms)
             .field("maintenance_interval_ms", &self.maintenance_interval_ms)
             .field("snapshot_retention_ms", &self.snapshot_retention_ms)
+            .field("errors", &self.errors)
             .finish()
     }
 }
@@ -607,6 +634,50 @@ impl Raw {
                 )),
             },
         }
+    }
+
+    /// `errors.tolerance` and the dead-letter queue keys, as Kafka Connect names them.
+    fn errors(&mut self) -> Result<ErrorHandling, ConfigError> {
+        let tolerate = match self.take("errors.tolerance").as_deref().map(str::trim) {
+            None | Some("none") => false,
+            Some("all") => true,
+            Some(other) => {
+                return Err(key_err(
+                    &self.file,
+                    "errors.tolerance",
+                    &format!("expected none or all, got `{other}`"),
+                ))
+            }
+        };
+        let dlq_topic = self
+            .take("errors.deadletterqueue.topic.name")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let dlq_replication_factor = self
+            .take_parsed::<i32>(
+                "errors.deadletterqueue.topic.replication.factor",
+                "a replication factor (-1: the broker's default)",
+            )?
+            .unwrap_or(-1);
+        let dlq_context_headers =
+            self.take_bool("errors.deadletterqueue.context.headers.enable", false)?;
+        let log = self.take_bool("errors.log.enable", false)?;
+        let log_messages = self.take_bool("errors.log.include.messages", false)?;
+        if dlq_topic.is_some() && !tolerate {
+            return Err(key_err(
+                &self.file,
+                "errors.deadletterqueue.topic.name",
+                "a dead letter queue needs errors.tolerance=all (with none, a bad record stops the connector)",
+            ));
+        }
+        Ok(ErrorHandling {
+            tolerate,
+            dlq_topic,
+            dlq_replication_factor,
+            dlq_context_headers,
+            log,
+            log_messages,
+        })
     }
 
     /// `insert.mode`, `pk.mode`, `pk.fields`, `delete.enabled`, `truncate.enabled`,

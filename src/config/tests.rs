@@ -239,3 +239,27 @@ fn the_example_connector_files_load() {
         }
     }
 }
+
+#[test]
+fn dead_letter_queue_settings_use_connects_keys() {
+    let c = parse(&with(
+        r#","errors.tolerance":"all","errors.deadletterqueue.topic.name":"dlq-orders","errors.deadletterqueue.context.headers.enable":true,"errors.deadletterqueue.topic.replication.factor":"1","errors.log.enable":"true","errors.log.include.messages":"true""#,
+    ))
+    .unwrap();
+    assert_eq!(
+        c.errors,
+        ErrorHandling {
+            tolerate: true,
+            dlq_topic: Some("dlq-orders".into()),
+            dlq_replication_factor: 1,
+            dlq_context_headers: true,
+            log: true,
+            log_messages: true,
+        }
+    );
+    let e = err(&with(r#","errors.deadletterqueue.topic.name":"dlq""#));
+    assert!(e.contains("needs errors.tolerance=all"), "{e}");
+    let e = err(&with(r#","errors.tolerance":"some""#));
+    assert!(e.contains("expected none or all"), "{e}");
+    assert!(!parse(MINIMAL).unwrap().errors.tolerate);
+}

@@ -76,6 +76,12 @@ pub fn lineage(
         "kind": "flush",
         "connector": connector,
         "records": batch.records(),
+        "accounting": {
+            "written": batch.accounting.written,
+            "deleted": batch.accounting.deleted,
+            "skipped": batch.accounting.skipped,
+            "dead_lettered": batch.accounting.dead_lettered,
+        },
         "rows": rows,
         "deleted": deleted,
         "offsets": ranges,
