@@ -295,6 +295,10 @@ fn a_recreated_topic_stops_the_worker_with_the_promised_error() {
     let log = shorter.log_text();
     assert!(log.contains("deleted and recreated"), "{log}");
     assert!(log.contains("ducklake-sink reset"), "{log}");
+    // It names where the lake stands, and moved nothing.
+    assert!(log.contains("the lake's next offset"), "{log}");
+    let before: std::collections::BTreeMap<i32, i64> = lake.offsets(&lake.open(), "orders");
+    assert_eq!(before.values().sum::<i64>(), 1_000, "offsets unchanged");
 
     // Longer than before: the record before the lake's offset is not the committed one.
     produce(3_000, 10_001);
