@@ -92,6 +92,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "avro: Confluent AvroConverter (needs --schema-registry)",
     )
     p.add_argument("--schema-registry", help="schema registry URL (format avro)")
+    p.add_argument(
+        "--schema-registry-user-info",
+        default=os.environ.get("SCHEMA_REGISTRY_USER_INFO"),
+        metavar="USER:PASS",
+        help="HTTP basic auth for the schema registry (format avro); default: "
+        "$SCHEMA_REGISTRY_USER_INFO (keeps it out of the process list)",
+    )
     p.add_argument("--snapshot-mode", default="initial", help="snapshot.mode")
     p.add_argument(
         "--partitions",
@@ -122,6 +129,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--format avro needs --schema-registry URL")
     if a.format != "avro" and a.schema_registry:
         p.error("--schema-registry is only used with --format avro")
+    if a.format != "avro" and a.schema_registry_user_info and "--schema-registry-user-info" in argv:
+        p.error("--schema-registry-user-info is only used with --format avro")
     for kv in a.prop + a.producer_prop:
         if "=" not in kv:
             p.error(f"--prop/--producer-prop expects K=V, got {kv!r}")
@@ -166,8 +175,13 @@ def engine_properties(a: argparse.Namespace) -> dict[str, str]:
     elif a.format == "avro":
         # The engine builds key and value converters from `converter.*` overlaid with
         # `key.converter.*` / `value.converter.*`; set all three so either reading finds it.
+        # Confluent's AvroConverter registers `<topic>-key` / `<topic>-value` itself
+        # (auto.register.schemas defaults to true) and writes magic byte 0 + schema id + body.
         for prefix in ("converter", "key.converter", "value.converter"):
             props[f"{prefix}.schema.registry.url"] = a.schema_registry
+            if a.schema_registry_user_info:
+                props[f"{prefix}.basic.auth.credentials.source"] = "USER_INFO"
+                props[f"{prefix}.basic.auth.user.info"] = a.schema_registry_user_info
     props.update(split_props(a.prop))
     return props
 

@@ -28,7 +28,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Debian packages for the -sys crates (zlib for librdkafka, a C++ compiler for DuckDB).
 need_pkgs=()
 # postgresql: the tests run private PostgreSQL clusters as DuckLake catalogs.
-for pkg in zlib1g-dev pkg-config g++ make unzip postgresql; do
+# libssl-dev: the schema registry client (HTTPS registries) links OpenSSL.
+for pkg in zlib1g-dev libssl-dev pkg-config g++ make unzip postgresql; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then

@@ -26,6 +26,16 @@ pub enum Error {
     },
     #[error("connector task failed: {0}")]
     Task(String),
+    /// The schema registry could not serve a schema (for `errors.retry.timeout` when it was
+    /// unreachable). Nothing at or past the record was committed.
+    #[error("connector `{connector}`: record at topic `{topic}` partition {partition} offset {offset}: {source}; nothing at or past this record was committed")]
+    Registry {
+        connector: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        source: crate::decode::registry::RegistryError,
+    },
     #[error("cannot listen on {addr} for /metrics and status: {source} (is another worker or Kafka Connect using it? choose one with --http-addr, or --http-addr off)")]
     Http {
         addr: String,
@@ -60,6 +70,7 @@ impl Error {
             Self::Config(_)
             | Self::Record { .. }
             | Self::Task(_)
+            | Self::Registry { .. }
             | Self::Http { .. }
             | Self::BrokerUnreachable { .. }
             | Self::OffsetOutOfRange { .. }

@@ -10,7 +10,8 @@ use duckdb::Connection;
 
 use crate::batch::TopicPartition;
 use crate::config::ConnectorConfig;
-use crate::lake::{sql, Lake, LakeError, LakeSettings, LAKE, OFFSETS_TABLE};
+use crate::lake::{Lake, LakeError, LakeSettings, LAKE, OFFSETS_TABLE};
+use crate::sql;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {

@@ -6,21 +6,29 @@
 pub mod batch;
 pub mod config;
 pub mod decode;
+#[cfg(feature = "lake")]
 pub mod dlq;
+#[cfg(feature = "lake")]
 pub mod error;
 pub mod gen;
 pub mod http;
+#[cfg(feature = "lake")]
 pub mod inspect;
+#[cfg(feature = "lake")]
 pub mod lake;
 pub mod metrics;
 pub mod offsets;
+#[cfg(feature = "lake")]
 pub mod pipeline;
 pub mod routing;
 pub mod shape;
 pub mod source;
+pub mod sql;
 
 pub use config::ConnectorConfig;
+#[cfg(feature = "lake")]
 pub use error::Error;
+#[cfg(feature = "lake")]
 pub use pipeline::{run, RunOptions, RunSummary};
 
 /// `--bootstrap-servers` default: `$KAFKA_BOOTSTRAP_SERVERS`, then `localhost:9092`.

@@ -12,7 +12,17 @@ use rdkafka::Offset;
 
 use crate::batch::TopicPartition;
 use crate::config::StartPolicy;
-use crate::lake::Claim;
+
+/// A partition as a worker holds it after claiming it: where to resume and the epoch that
+/// proves ownership in every later commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Next offset to read; `None` when nothing of the partition was ever committed.
+    pub next_offset: Option<i64>,
+    pub epoch: i64,
+    /// Kafka timestamp of the record at `next_offset - 1`, when known.
+    pub last_timestamp_ms: Option<i64>,
+}
 
 /// The offsets one flush covers in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,9 +20,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::batch::{Accounting, Batch, FlushLimits, FlushReason, Position, Target, TopicPartition};
 use crate::config::ConnectorConfig;
-use crate::decode::{Change, DecodeError, RecordDecoder};
+use crate::decode::avro::AvroSchema;
+use crate::decode::registry::{Registry, RegistryError};
+use crate::decode::{Change, DecodeError, RecordDecoder, Side};
 use crate::dlq::{DeadLetters, Failure, Stage};
 use crate::error::Error;
+use crate::lake::backoff;
 use crate::lake::{FlushOutcome, LakeError, LakeHandle, LakeSettings, RetryPolicy};
 use crate::metrics::{Metrics, State};
 use crate::offsets::{Assignment, Verdict};
@@ -117,6 +120,9 @@ struct Pipeline {
     shapes: HashMap<String, Option<TableColumns>>,
     evolution: Evolution,
     dead_letters: DeadLetters,
+    /// Schema registries of Avro keys and values.
+    key_registry: Option<Registry>,
+    value_registry: Option<Registry>,
     /// Records dead-lettered since the last publication to `metrics`, by stage.
     dead_lettered: HashMap<&'static str, u64>,
     /// Records that wrote nothing since the last publication to `metrics`, by why.
@@ -177,6 +183,13 @@ async fn run_connector_inner(
     let routes = Routes::new(&config.table_name_format);
     let evolution = config.evolution();
     let dead_letters = DeadLetters::new(&config, &options.bootstrap_servers)?;
+    let registry = |r: &Option<crate::config::RegistryConfig>| {
+        r.as_ref()
+            .map(|c| Registry::new(c).map_err(|e| Error::Task(format!("schema registry: {e}"))))
+            .transpose()
+    };
+    let key_registry = registry(&config.key_registry)?;
+    let value_registry = registry(&config.value_registry)?;
     let mut p = Pipeline {
         limits: FlushLimits {
             max_records: config.flush_max_records,
@@ -199,6 +212,8 @@ async fn run_connector_inner(
         routes,
         skipped: HashMap::new(),
         dead_letters,
+        key_registry,
+        value_registry,
         dead_lettered: HashMap::new(),
         shapes: HashMap::new(),
         evolution,
@@ -646,6 +661,71 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Fetches an Avro schema from the registry, retrying while it is unavailable (backoff
+    /// with jitter, for `errors.retry.timeout`). An id the registry does not have makes the
+    /// record bad; anything else stops the connector. Nothing is committed meanwhile.
+    async fn fetch_schema(
+        &mut self,
+        side: Side,
+        id: u32,
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> Result<Arc<AvroSchema>, Rejected> {
+        let (registry, stage, class) = match side {
+            Side::Key => (
+                &self.key_registry,
+                Stage::KeyConverter,
+                self.config.key_converter,
+            ),
+            Side::Value => (
+                &self.value_registry,
+                Stage::ValueConverter,
+                self.config.value_converter,
+            ),
+        };
+        let Some(registry) = registry else {
+            return Err(Rejected::Fatal(Error::Task(
+                "an Avro converter without a schema registry".into(),
+            )));
+        };
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let result = registry.fetch(id).await;
+            let error = match result {
+                Ok(schema) => {
+                    tracing::info!(connector = %self.config.name, schema_id = id, side = ?side, "schema fetched from the registry");
+                    return Ok(schema);
+                }
+                Err(e @ RegistryError::NotFound { .. }) => {
+                    return Err(Rejected::Bad(Failure {
+                        stage,
+                        class: class.class_name().to_owned(),
+                        message: e.to_string(),
+                    }))
+                }
+                Err(e) => e,
+            };
+            if !error.is_retryable() || started.elapsed() >= self.retry_timeout {
+                return Err(Rejected::Fatal(Error::Registry {
+                    connector: self.config.name.clone(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                    source: error,
+                }));
+            }
+            attempt += 1;
+            let delay = backoff(
+                attempt,
+                Duration::from_millis(self.config.retry_delay_max_ms),
+            )
+            .min(self.retry_timeout.saturating_sub(started.elapsed()));
+            tracing::warn!(connector = %self.config.name, schema_id = id, attempt, delay_ms = delay.as_millis() as u64, error = %error, "schema registry unavailable; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     /// Decodes a record and buffers its change; a record that cannot be decoded or does not
     /// fit its table is `Bad` (dead-lettered or fatal, by `errors.tolerance`).
     async fn apply(
@@ -654,6 +734,10 @@ impl Pipeline {
         m: &OwnedMessage,
         at: &Position<'_>,
     ) -> Result<(), Rejected> {
+        while let Some((side, id)) = self.decoder.missing_schema(m.key(), m.payload()) {
+            let schema = self.fetch_schema(side, id, tp, m.offset()).await?;
+            self.decoder.add_schema(side, id, schema);
+        }
         let record = self
             .decoder
             .decode(&tp.topic, m.key(), m.payload())

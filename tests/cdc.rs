@@ -11,6 +11,7 @@ use base64::Engine;
 use ducklake_sink::gen::{cdc_expect_columns, create_topic, produce_cdc, CdcFormat, CdcOptions};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use support::registry::Registry;
 use support::{produce_keyed, runtime, Broker, LakeDir, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -352,18 +353,34 @@ fn generate(
     keys: u32,
     rate: Option<f64>,
 ) -> std::path::PathBuf {
+    generate_with(bootstrap, dir, format, count, keys, rate, None, false)
+}
+
+/// [`generate`], for Avro through `registry`; `evolve`: the table gains a column midway.
+#[allow(clippy::too_many_arguments)]
+fn generate_with(
+    bootstrap: &str,
+    dir: &std::path::Path,
+    format: CdcFormat,
+    count: u64,
+    keys: u32,
+    rate: Option<f64>,
+    registry: Option<&str>,
+    evolve: bool,
+) -> std::path::PathBuf {
     let expect = dir.join(format!("expect-{format:?}.jsonl"));
     let opts = CdcOptions {
         bootstrap_servers: bootstrap.to_owned(),
         topic: "dbserver1.inventory.users".into(),
         partitions: 4,
         format,
-        schema_registry: None,
+        schema_registry: registry.map(str::to_owned),
         count,
         keys,
         seed: 5,
         rate,
         expect: Some(expect.clone()),
+        evolve,
     };
     runtime().block_on(produce_cdc(&opts)).unwrap();
     expect
@@ -372,8 +389,13 @@ fn generate(
 /// The lake's `users` table equals the generator's expected state, row for row and value
 /// for value (EXCEPT ALL both ways over every column).
 fn assert_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
+    assert_equals_expected_columns(lake, expect, false);
+}
+
+/// [`assert_equals_expected`]; `evolved`: the table has the column `--evolve` adds.
+fn assert_equals_expected_columns(lake: &LakeDir, expect: &std::path::Path, evolved: bool) {
     let conn = lake.open();
-    let columns = cdc_expect_columns();
+    let columns = cdc_expect_columns(evolved);
     // The expect file holds a JSON column's text as a JSON string: read it as text, then
     // make it JSON.
     let spec: Vec<String> = columns
@@ -433,6 +455,19 @@ fn assert_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
     }
 }
 
+/// A lake reading the generator's Avro through `registry`.
+fn avro_lake(name: &str, registry: &str, extra: &[(&str, &str)]) -> LakeDir {
+    const AVRO: &str = "io.confluent.connect.avro.AvroConverter";
+    let mut config = vec![
+        ("key.converter", AVRO),
+        ("value.converter", AVRO),
+        ("key.converter.schema.registry.url", registry),
+        ("value.converter.schema.registry.url", registry),
+    ];
+    config.extend_from_slice(extra);
+    generator_lake(name, true, &config)
+}
+
 fn generator_lake(name: &str, schemas: bool, extra: &[(&str, &str)]) -> LakeDir {
     let schemas = if schemas { "true" } else { "false" };
     let mut config = vec![
@@ -457,7 +492,7 @@ fn generator_lake(name: &str, schemas: bool, extra: &[(&str, &str)]) -> LakeDir 
 /// table holds exactly the expected state in those forms.
 fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
     let conn = lake.open();
-    let spec: Vec<String> = cdc_expect_columns()
+    let spec: Vec<String> = cdc_expect_columns(false)
         .iter()
         .map(|(n, t)| {
             let t = if matches!(*t, "JSON" | "TIMESTAMP WITH TIME ZONE") {
@@ -518,6 +553,93 @@ fn generated_changes_with_and_without_schemas_equal_the_expected_state() {
             assert_schemaless_equals_expected(&lake, &expect);
         }
     }
+}
+
+/// Avro through a real HTTP registry, with a second value schema version (an added column)
+/// midway: the lake equals the generator's state, the new column included.
+#[test]
+fn generated_avro_changes_with_a_schema_change_midway_equal_the_expected_state() {
+    let broker = Broker::start();
+    let registry = Registry::start();
+    let lake = avro_lake("gen-avro", &registry.url, &[]);
+    let expect = generate_with(
+        &broker.bootstrap,
+        lake.path(),
+        CdcFormat::Avro,
+        100_000,
+        10_000,
+        None,
+        Some(&registry.url),
+        true,
+    );
+    drain(&lake, &broker);
+    assert_equals_expected_columns(&lake, &expect, true);
+    // Three schemas (key, value v1, value v2), each fetched once.
+    let fetched = registry.requests()["by_route"]["GET /schemas/ids/{sid}"].as_i64();
+    assert_eq!(fetched, Some(3), "{}", registry.requests());
+}
+
+/// The registry stops while the worker still needs a schema (the second value version,
+/// which appears midway): the worker waits and retries, commits nothing it cannot decode,
+/// and once the registry is back finishes exactly once.
+#[test]
+fn a_registry_down_for_10_seconds_stalls_the_worker_which_then_resumes_exactly_once() {
+    let broker = Broker::start();
+    let mut registry = Registry::start();
+    let lake = avro_lake(
+        "gen-avro-outage",
+        &registry.url,
+        &[("flush.max.records", "1000"), ("flush.interval.ms", "300")],
+    );
+    let dir = lake.path().to_owned();
+    let bootstrap = broker.bootstrap.clone();
+    let url = registry.url.clone();
+    // 20,000 changes at 2,000/s: the evolved schema is first used after about 5 s.
+    let producing = std::thread::spawn(move || {
+        generate_with(
+            &bootstrap,
+            &dir,
+            CdcFormat::Avro,
+            20_000,
+            2_000,
+            Some(2_000.0),
+            Some(&url),
+            true,
+        )
+    });
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    let fetched = |worker: &Worker, n: usize| {
+        let deadline = std::time::Instant::now() + MINUTE;
+        while worker
+            .log_text()
+            .matches("schema fetched from the registry")
+            .count()
+            < n
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                worker.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Key and first value schema fetched: take the registry away before the evolution.
+    fetched(&worker, 2);
+    registry.stop();
+    let stopped = std::time::Instant::now();
+    worker.wait_for_log("schema registry unavailable; retrying", MINUTE);
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
+    registry.restart();
+    fetched(&worker, 3);
+    let expect = producing.join().unwrap();
+    worker.signal("TERM");
+    let status = worker.wait(MINUTE);
+    assert!(status.success(), "{}", worker.log_text());
+    assert!(!worker.log_text().contains("panicked"));
+    // Whatever the stopped worker had not reached yet.
+    drain(&lake, &broker);
+    assert_equals_expected_columns(&lake, &expect, true);
 }
 
 #[test]
@@ -653,4 +775,136 @@ fn a_value_the_existing_column_cannot_hold_stops_at_its_offset() {
         "{log}"
     );
     assert_eq!(lake.offsets(&lake.open(), topic).get(&0), Some(&2));
+}
+
+/// Confluent wire format: magic byte 0, the schema id, the Avro body of `value`.
+fn avro_wire(schema: &str, id: u32, value: apache_avro::types::Value) -> Vec<u8> {
+    let schema = apache_avro::Schema::parse_str(schema).unwrap();
+    let body = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .unwrap()
+        .write_value_to_vec(value)
+        .unwrap();
+    let mut out = vec![0];
+    out.extend(id.to_be_bytes());
+    out.extend(body);
+    out
+}
+
+fn produce_bytes(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for (k, v) in records {
+        producer
+            .send(BaseRecord::to(topic).partition(0).key(k).payload(v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Avro records that cannot be read — an id the registry does not have, a magic byte that is
+/// not 0, a truncated body, garbage — stop the connector naming topic, partition, offset and
+/// what is wrong; nothing past them is committed. With `errors.tolerance=all` they go to the
+/// dead-letter queue and the good records around them land.
+#[test]
+fn bad_avro_records_stop_at_their_offset_or_go_to_the_dead_letter_queue() {
+    use apache_avro::types::Value as Avro;
+    const KEY: &str = r#"{"type":"record","name":"Key","namespace":"shop","fields":[{"name":"id","type":"long"}]}"#;
+    const VALUE: &str = r#"{"type":"record","name":"Item","namespace":"shop","fields":[{"name":"id","type":"long"},{"name":"name","type":["null","string"],"default":null}]}"#;
+    let broker = Broker::start();
+    let registry = Registry::start();
+    let key_id = registry.register("items-key", KEY);
+    let value_id = registry.register("items-value", VALUE);
+    let key = |id: i64| {
+        avro_wire(
+            KEY,
+            key_id,
+            Avro::Record(vec![("id".into(), Avro::Long(id))]),
+        )
+    };
+    let good = |id: i64| {
+        let value = Avro::Record(vec![
+            ("id".into(), Avro::Long(id)),
+            (
+                "name".into(),
+                Avro::Union(1, Box::new(Avro::String(format!("item {id}")))),
+            ),
+        ]);
+        (key(id), avro_wire(VALUE, value_id, value))
+    };
+    let mut truncated = good(9).1;
+    truncated.truncate(truncated.len() - 3);
+    let mut garbage = vec![0];
+    garbage.extend(value_id.to_be_bytes());
+    garbage.extend([0xff; 12]);
+    let mut wrong_magic = good(9).1;
+    wrong_magic[0] = 1;
+    let mut unknown = good(9).1;
+    unknown[1..5].copy_from_slice(&4242u32.to_be_bytes());
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "unknown-id",
+            unknown,
+            "schema id 4242 is not in the schema registry".into(),
+        ),
+        ("magic", wrong_magic, "magic byte is 1, not 0".into()),
+        ("truncated", truncated, "ends early (truncated)".into()),
+        ("garbage", garbage, format!("schema id {value_id}")),
+    ];
+    let avro = "io.confluent.connect.avro.AvroConverter";
+    for (tolerance, dlq) in [("none", None), ("all", Some("items-dlq"))] {
+        for (name, bad, needle) in &cases {
+            let topic = format!("items-{name}-{tolerance}");
+            runtime()
+                .block_on(create_topic(&broker.bootstrap, &topic, 1))
+                .unwrap();
+            produce_bytes(
+                &broker.bootstrap,
+                &topic,
+                &[good(1), good(2), (key(9), bad.clone()), good(3)],
+            );
+            let mut config = vec![
+                ("key.converter", avro),
+                ("value.converter", avro),
+                ("key.converter.schema.registry.url", registry.url.as_str()),
+                ("value.converter.schema.registry.url", registry.url.as_str()),
+                ("table.name.format", "items"),
+                ("errors.tolerance", tolerance),
+            ];
+            if let Some(dlq) = dlq {
+                config.push(("errors.deadletterqueue.topic.name", dlq));
+                config.push(("errors.log.enable", "true"));
+            }
+            let lake = LakeDir::new(&format!("bad-avro-{name}-{tolerance}"), &topic, &config);
+            let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+            let status = worker.wait(MINUTE);
+            let log = worker.log_text();
+            assert!(!log.contains("panicked"), "{name}: {log}");
+            assert!(log.contains(needle.as_str()), "{name}: {log}");
+            let conn = lake.open();
+            let ids: Vec<i64> = conn
+                .prepare("SELECT id FROM items ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            if tolerance == "none" {
+                assert_eq!(status.code(), Some(1), "{name}: {log}");
+                assert!(
+                    log.contains(&format!("record at topic `{topic}` partition 0 offset 2: ")),
+                    "{name}: {log}"
+                );
+                assert_eq!(ids, vec![1, 2], "{name}");
+                assert_eq!(lake.offsets(&conn, &topic).get(&0), Some(&2), "{name}");
+            } else {
+                assert!(status.success(), "{name}: {log}");
+                assert_eq!(ids, vec![1, 2, 3], "{name}");
+                assert_eq!(lake.offsets(&conn, &topic).get(&0), Some(&4), "{name}");
+            }
+        }
+    }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::debezium::Debezium;
+use support::debezium::{Debezium, Format};
+use support::registry::Registry;
 use support::{Broker, LakeDir, Postgres, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -534,6 +535,24 @@ fn drain_to_sentinel(lake: &LakeDir, broker: &Broker) {
 
 #[test]
 fn a_real_debezium_stream_of_every_type_leaves_the_lake_equal_to_postgres() {
+    every_type_through(Converter::Json);
+}
+
+/// The same workload serialized by Confluent's `AvroConverter` (inside Debezium's embedded
+/// engine) through the project's HTTP schema registry: the `ALTER TABLE` midway registers a
+/// second value schema version, which the sink fetches by id.
+#[test]
+fn a_real_debezium_avro_stream_of_every_type_leaves_the_lake_equal_to_postgres() {
+    every_type_through(Converter::Avro);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Converter {
+    Json,
+    Avro,
+}
+
+fn every_type_through(converter: Converter) {
     let seed: u64 = rand::random();
     eprintln!("debezium workload seed {seed}");
     let work = workload(seed);
@@ -545,29 +564,50 @@ fn a_real_debezium_stream_of_every_type_leaves_the_lake_equal_to_postgres() {
     pg.psql("lake", DDL);
     run_script(&pg, &work.initial);
     let broker = Broker::start();
+    let registry = Registry::start();
+    let format = match converter {
+        Converter::Json => Format::Json,
+        Converter::Avro => Format::Avro {
+            registry: registry.url.clone(),
+        },
+    };
     let dbz = Debezium::builder(&pg, "lake", &broker, "pg")
         .tables(&[&format!("public.{TABLE}")])
         .prop("skipped.operations", "none")
+        .format(format)
         .start();
     let topic = dbz.topic(&format!("public.{TABLE}"));
-    let lake = LakeDir::new(
-        "dbz-everything",
-        &topic,
-        &[
-            (
-                "key.converter",
-                "org.apache.kafka.connect.json.JsonConverter",
-            ),
+    const AVRO: &str = "io.confluent.connect.avro.AvroConverter";
+    const JSON: &str = "org.apache.kafka.connect.json.JsonConverter";
+    let converters: Vec<(&str, &str)> = match converter {
+        Converter::Json => vec![
+            ("key.converter", JSON),
             ("key.converter.schemas.enable", "true"),
             ("value.converter.schemas.enable", "true"),
-            ("insert.mode", "upsert"),
-            ("pk.mode", "record_key"),
-            ("delete.enabled", "true"),
-            ("truncate.enabled", "true"),
-            ("table.name.format", "${source.table}"),
-            ("flush.max.records", "5000"),
-            ("flush.interval.ms", "500"),
         ],
+        Converter::Avro => vec![
+            ("key.converter", AVRO),
+            ("value.converter", AVRO),
+            ("key.converter.schema.registry.url", &registry.url),
+            ("value.converter.schema.registry.url", &registry.url),
+        ],
+    };
+    let lake = LakeDir::new(
+        &format!("dbz-everything-{converter:?}"),
+        &topic,
+        &[
+            converters.as_slice(),
+            &[
+                ("insert.mode", "upsert"),
+                ("pk.mode", "record_key"),
+                ("delete.enabled", "true"),
+                ("truncate.enabled", "true"),
+                ("table.name.format", "${source.table}"),
+                ("flush.max.records", "5000"),
+                ("flush.interval.ms", "500"),
+            ],
+        ]
+        .concat(),
     );
 
     // The sink applies the stream while the workload runs, and is killed at random moments.

@@ -61,7 +61,9 @@ enum Command {
         /// Create the topic with this many partitions (an existing topic is kept).
         #[arg(long, default_value_t = 1)]
         partitions: i32,
-        /// json: schemas.enable=false; json-schema: schemas.enable=true; avro: not yet.
+        /// json: JsonConverter, schemas.enable=false; json-schema: schemas.enable=true; avro:
+        /// Confluent AvroConverter (registers `<topic>-key` / `<topic>-value` with
+        /// --schema-registry).
         #[arg(long, value_enum)]
         format: Format,
         /// Schema registry URL (for --format avro).
@@ -82,6 +84,11 @@ enum Command {
         /// Write the final table state the events imply here (JSON Lines, sorted by id).
         #[arg(long)]
         expect: Option<std::path::PathBuf>,
+        /// Midway through the changes, add a nullable `nickname` column (ALTER TABLE … ADD
+        /// COLUMN): later events carry the new row schema (a second `-value` schema version
+        /// in Avro).
+        #[arg(long)]
+        evolve: bool,
     },
     /// Benchmark baseline: read COUNT records of a topic with a fresh group and do nothing
     /// with them; prints the raw consume rate.
@@ -178,6 +185,7 @@ async fn main() -> ExitCode {
             seed,
             rate,
             expect,
+            evolve,
         } => {
             let opts = CdcOptions {
                 bootstrap_servers: bootstrap_servers
@@ -191,6 +199,7 @@ async fn main() -> ExitCode {
                 seed,
                 rate,
                 expect,
+                evolve,
             };
             match produce_cdc(&opts).await {
                 Ok(report) => {

@@ -50,6 +50,27 @@ pub enum Converter {
     Json { schemas_enable: bool },
     /// `org.apache.kafka.connect.converters.ByteArrayConverter`
     ByteArray,
+    /// `io.confluent.connect.avro.AvroConverter`: Confluent wire format, schemas from a
+    /// registry ([`RegistryConfig`]).
+    Avro,
+}
+
+/// A converter's schema registry: `*.schema.registry.url` (comma-separated, tried in turn)
+/// and `*.basic.auth.*` (`USER_INFO`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    pub urls: Vec<String>,
+    /// `user:password` from `basic.auth.user.info`. A secret: never printed.
+    pub user_info: Option<String>,
+}
+
+impl fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("urls", &self.urls)
+            .field("user_info", &self.user_info.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl Converter {
@@ -59,6 +80,7 @@ impl Converter {
             Self::String => "org.apache.kafka.connect.storage.StringConverter",
             Self::Json { .. } => "org.apache.kafka.connect.json.JsonConverter",
             Self::ByteArray => "org.apache.kafka.connect.converters.ByteArrayConverter",
+            Self::Avro => "io.confluent.connect.avro.AvroConverter",
         }
     }
 }
@@ -80,6 +102,9 @@ pub struct ConnectorConfig {
     pub topics: Topics,
     pub key_converter: Converter,
     pub value_converter: Converter,
+    /// Schema registries of Avro key and value converters.
+    pub key_registry: Option<RegistryConfig>,
+    pub value_registry: Option<RegistryConfig>,
     /// DuckLake catalog string after `ducklake:` (DuckDB file path, `sqlite:…`, `postgres:…`).
     pub catalog: String,
     pub data_path: String,
@@ -324,8 +349,8 @@ impl ConnectorConfig {
             }
         };
 
-        let key_converter = raw.converter("key.converter", Converter::String)?;
-        let value_converter = raw.converter(
+        let (key_converter, key_registry) = raw.converter("key.converter", Converter::String)?;
+        let (value_converter, value_registry) = raw.converter(
             "value.converter",
             Converter::Json {
                 schemas_enable: true,
@@ -480,6 +505,8 @@ impl ConnectorConfig {
             topics,
             key_converter,
             value_converter,
+            key_registry,
+            value_registry,
             catalog,
             data_path,
             schema,
@@ -526,6 +553,8 @@ impl fmt::Debug for ConnectorConfig {
             .field("topics", &self.topics)
             .field("key_converter", &self.key_converter)
             .field("value_converter", &self.value_converter)
+            .field("key_registry", &self.key_registry)
+            .field("value_registry", &self.value_registry)
             .field("catalog", &redact_catalog(&self.catalog))
             .field("data_path", &self.data_path)
             .field("schema", &self.schema)
@@ -767,30 +796,98 @@ impl Raw {
         })
     }
 
-    fn converter(&mut self, key: &str, default: Converter) -> Result<Converter, ConfigError> {
+    /// A key or value converter, and its schema registry when it is Avro.
+    fn converter(
+        &mut self,
+        key: &str,
+        default: Converter,
+    ) -> Result<(Converter, Option<RegistryConfig>), ConfigError> {
         let schemas_key = format!("{key}.schemas.enable");
         let schemas_enable = self.take_bool(&schemas_key, true)?;
         let Some(class) = self.take(key) else {
-            return Ok(match default {
-                Converter::Json { .. } => Converter::Json { schemas_enable },
-                other => other,
-            });
+            return Ok((
+                match default {
+                    Converter::Json { .. } => Converter::Json { schemas_enable },
+                    other => other,
+                },
+                None,
+            ));
         };
-        match class.trim() {
-            "org.apache.kafka.connect.storage.StringConverter" => Ok(Converter::String),
-            "org.apache.kafka.connect.json.JsonConverter" => Ok(Converter::Json { schemas_enable }),
-            "org.apache.kafka.connect.converters.ByteArrayConverter" => Ok(Converter::ByteArray),
-            "io.confluent.connect.avro.AvroConverter" => Err(key_err(
+        Ok(match class.trim() {
+            "org.apache.kafka.connect.storage.StringConverter" => (Converter::String, None),
+            "org.apache.kafka.connect.json.JsonConverter" => {
+                (Converter::Json { schemas_enable }, None)
+            }
+            "org.apache.kafka.connect.converters.ByteArrayConverter" => {
+                (Converter::ByteArray, None)
+            }
+            "io.confluent.connect.avro.AvroConverter" => {
+                (Converter::Avro, Some(self.registry(key)?))
+            }
+            other => {
+                return Err(key_err(
+                    &self.file,
+                    key,
+                    &format!("unknown converter `{other}` (expected org.apache.kafka.connect.json.JsonConverter, io.confluent.connect.avro.AvroConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.converters.ByteArrayConverter)"),
+                ))
+            }
+        })
+    }
+
+    /// `<converter>.schema.registry.url` and basic auth, as Confluent's AvroConverter reads
+    /// them.
+    fn registry(&mut self, converter: &str) -> Result<RegistryConfig, ConfigError> {
+        let url_key = format!("{converter}.schema.registry.url");
+        let urls: Vec<String> = self
+            .take(&url_key)
+            .unwrap_or_default()
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.is_empty() {
+            return Err(key_err(
                 &self.file,
-                key,
-                "AvroConverter is not supported by this version yet; use JsonConverter or StringConverter",
-            )),
-            other => Err(key_err(
-                &self.file,
-                key,
-                &format!("unknown converter `{other}` (expected org.apache.kafka.connect.json.JsonConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.converters.ByteArrayConverter)"),
-            )),
+                &url_key,
+                "AvroConverter needs the schema registry's URL",
+            ));
         }
+        if let Some(bad) = urls
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(key_err(
+                &self.file,
+                &url_key,
+                &format!("`{bad}` is not an http:// or https:// URL"),
+            ));
+        }
+        let source_key = format!("{converter}.basic.auth.credentials.source");
+        let info_key = format!("{converter}.basic.auth.user.info");
+        // The older spelling Confluent's converters still accept.
+        let legacy_key = format!("{converter}.schema.registry.basic.auth.user.info");
+        if let Some(legacy) = self.take(&legacy_key) {
+            self.map.entry(info_key.clone()).or_insert(legacy);
+        }
+        let user_info = match self.take(&source_key).as_deref().map(str::trim) {
+            None if self.map.contains_key(&info_key) => self.take(&info_key),
+            None => None,
+            Some("USER_INFO") => Some(self.take(&info_key).ok_or_else(|| {
+                key_err(
+                    &self.file,
+                    &info_key,
+                    "basic.auth.credentials.source=USER_INFO needs user:password here",
+                )
+            })?),
+            Some(other) => {
+                return Err(key_err(
+                    &self.file,
+                    &source_key,
+                    &format!("only USER_INFO is supported, got `{other}`"),
+                ))
+            }
+        };
+        Ok(RegistryConfig { urls, user_info })
     }
 }
 

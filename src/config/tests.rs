@@ -263,3 +263,43 @@ fn dead_letter_queue_settings_use_connects_keys() {
     assert!(e.contains("expected none or all"), "{e}");
     assert!(!parse(MINIMAL).unwrap().errors.tolerate);
 }
+
+#[test]
+fn avro_converters_take_their_registry_settings_and_hide_the_password() {
+    let c = parse(&with(
+        r#","value.converter":"io.confluent.connect.avro.AvroConverter","value.converter.schema.registry.url":"http://r1:8081/, http://r2:8081","value.converter.basic.auth.credentials.source":"USER_INFO","value.converter.basic.auth.user.info":"sink:s3cret","key.converter":"io.confluent.connect.avro.AvroConverter","key.converter.schema.registry.url":"http://r1:8081""#,
+    ))
+    .unwrap();
+    assert_eq!(c.value_converter, Converter::Avro);
+    assert_eq!(
+        c.value_registry,
+        Some(RegistryConfig {
+            urls: vec!["http://r1:8081".into(), "http://r2:8081".into()],
+            user_info: Some("sink:s3cret".into()),
+        })
+    );
+    assert_eq!(c.key_registry.as_ref().unwrap().user_info, None);
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let e = err(&with(
+        r#","value.converter":"io.confluent.connect.avro.AvroConverter""#,
+    ));
+    assert!(
+        e.contains("key `value.converter.schema.registry.url`: AvroConverter needs"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#","value.converter":"io.confluent.connect.avro.AvroConverter","value.converter.schema.registry.url":"r1:8081""#,
+    ));
+    assert!(e.contains("not an http"), "{e}");
+    let e = err(&with(
+        r#","value.converter":"io.confluent.connect.avro.AvroConverter","value.converter.schema.registry.url":"http://r","value.converter.basic.auth.credentials.source":"SASL_INHERIT""#,
+    ));
+    assert!(e.contains("only USER_INFO"), "{e}");
+    // The older key spelling works too.
+    let c = parse(&with(
+        r#","value.converter":"io.confluent.connect.avro.AvroConverter","value.converter.schema.registry.url":"http://r","value.converter.basic.auth.credentials.source":"USER_INFO","value.converter.schema.registry.basic.auth.user.info":"u:p""#,
+    ))
+    .unwrap();
+    assert_eq!(c.value_registry.unwrap().user_info.as_deref(), Some("u:p"));
+}

@@ -312,17 +312,26 @@ impl ConnectSchema {
                 }
                 Datum::Int(i)
             }
-            Base::Float32 | Base::Float64 => Datum::Float(match v {
-                // JSON has no NaN or infinities; Connect's converter writes them as strings.
-                Value::String(s) => match s.as_str() {
-                    "NaN" => f64::NAN,
-                    "Infinity" => f64::INFINITY,
-                    "-Infinity" => f64::NEG_INFINITY,
-                    _ => return Err(format!("expected a number, got the string `{s}`")),
-                },
-                _ => v
-                    .as_f64()
-                    .ok_or_else(|| format!("expected a number, got {}", kind(v)))?,
+            Base::Float32 | Base::Float64 => Datum::Float({
+                let f = match v {
+                    // JSON has no NaN or infinities; Connect's converter writes them as strings.
+                    Value::String(s) => match s.as_str() {
+                        "NaN" => f64::NAN,
+                        "Infinity" => f64::INFINITY,
+                        "-Infinity" => f64::NEG_INFINITY,
+                        _ => return Err(format!("expected a number, got the string `{s}`")),
+                    },
+                    _ => v
+                        .as_f64()
+                        .ok_or_else(|| format!("expected a number, got {}", kind(v)))?,
+                };
+                // A FLOAT32 (REAL) column holds the nearest f32: `3.14` is 3.140000104904175
+                // there, as in Avro's `float`.
+                if self.base == Base::Float32 {
+                    f64::from(f as f32)
+                } else {
+                    f
+                }
             }),
             Base::String => Datum::Text(text(v)?),
             Base::Bytes => Datum::Bytes(bytes(v)?),

@@ -3,9 +3,11 @@
 //! delete, truncate, or nothing — with its key, its row and its source position, unwrapping
 //! Debezium envelopes on the way. Nothing here knows about rdkafka or DuckDB.
 
+pub mod avro;
 mod debezium;
 mod json;
 mod logical;
+pub mod registry;
 mod types;
 
 pub use debezium::{EnvelopeMode, Op, SourceInfo};
@@ -66,6 +68,7 @@ pub enum ConverterDecoder {
     String,
     ByteArray,
     Json(JsonDecoder),
+    Avro(avro::AvroDecoder),
 }
 
 impl ConverterDecoder {
@@ -74,6 +77,7 @@ impl ConverterDecoder {
             Converter::String => Self::String,
             Converter::ByteArray => Self::ByteArray,
             Converter::Json { schemas_enable } => Self::Json(JsonDecoder::new(schemas_enable)),
+            Converter::Avro => Self::Avro(avro::AvroDecoder::default()),
         }
     }
 
@@ -90,6 +94,7 @@ impl ConverterDecoder {
         };
         match self {
             Self::Json(d) => d.decode(bytes),
+            Self::Avro(d) => d.decode(bytes),
             Self::String => match std::str::from_utf8(bytes) {
                 Ok(text) => scalar(ColumnType::Varchar, Datum::Text(text.to_owned())),
                 Err(e) => Err(DecodeError::Shape(format!("not UTF-8: {e}"))),
@@ -97,6 +102,13 @@ impl ConverterDecoder {
             Self::ByteArray => scalar(ColumnType::Blob, Datum::Bytes(bytes.to_vec())),
         }
     }
+}
+
+/// Key or value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Key,
+    Value,
 }
 
 /// How records become changes: the connector's converters and apply settings.
@@ -180,6 +192,33 @@ impl RecordDecoder {
         }
     }
 
+    /// An Avro schema id the record needs that the decoder does not have yet (fetch it from
+    /// the registry and [`add_schema`](Self::add_schema) it before decoding).
+    pub fn missing_schema(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<(Side, u32)> {
+        [
+            (Side::Key, &self.key, key),
+            (Side::Value, &self.value, value),
+        ]
+        .into_iter()
+        .find_map(|(side, converter, bytes)| match (converter, bytes) {
+            (ConverterDecoder::Avro(d), Some(b)) => avro::schema_id(b)
+                .ok()
+                .filter(|id| !d.knows(*id))
+                .map(|id| (side, id)),
+            _ => None,
+        })
+    }
+
+    pub fn add_schema(&mut self, side: Side, id: u32, schema: std::sync::Arc<avro::AvroSchema>) {
+        let converter = match side {
+            Side::Key => &mut self.key,
+            Side::Value => &mut self.value,
+        };
+        if let ConverterDecoder::Avro(d) = converter {
+            d.add(id, schema);
+        }
+    }
+
     pub fn decode(
         &mut self,
         topic: &str,
@@ -206,7 +245,7 @@ impl RecordDecoder {
             }
             Data::Row(row) => row,
             Data::Scalar(cell) => match self.value {
-                ConverterDecoder::Json(_) => {
+                ConverterDecoder::Json(_) | ConverterDecoder::Avro(_) => {
                     return Err(DecodeError::Shape(format!(
                         "expected a JSON object (a row), got {}",
                         scalar_kind(&cell)

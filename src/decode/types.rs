@@ -60,7 +60,7 @@ impl ColumnType {
             Self::Struct(fields) => {
                 let inner: Vec<String> = fields
                     .iter()
-                    .map(|(name, ty)| format!("{} {}", crate::lake::sql::ident(name), ty.sql()))
+                    .map(|(name, ty)| format!("{} {}", crate::sql::ident(name), ty.sql()))
                     .collect();
                 format!("STRUCT({})", inner.join(", "))
             }

@@ -31,9 +31,9 @@ pub enum GenError {
         first: String,
     },
     #[error("{0}")]
-    NotImplemented(String),
-    #[error("{0}")]
     InvalidOption(String),
+    #[error("schema registry: {0}")]
+    Registry(String),
     #[error("cannot write `{path}`: {source}")]
     Write {
         path: std::path::PathBuf,

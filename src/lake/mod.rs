@@ -9,7 +9,6 @@ mod lineage;
 mod maintenance;
 mod offsets;
 mod schema;
-pub mod sql;
 mod thread;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,13 +18,15 @@ use duckdb::Connection;
 
 use crate::batch::{Batch, TopicPartition};
 use crate::config::ConnectorConfig;
+pub use crate::offsets::Claim;
 use crate::offsets::Expect;
 use crate::shape::{Evolution, Misfit, TableColumns};
+use crate::sql;
 
 pub use apply::TableCounts;
 pub use lineage::lineage;
 
-pub use thread::{LakeHandle, RetryPolicy};
+pub use thread::{backoff, LakeHandle, RetryPolicy};
 
 /// Name the DuckLake catalog is attached under.
 pub const LAKE: &str = "lake";
@@ -160,17 +161,6 @@ fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeErro
         context,
         source: Box::new(source),
     }
-}
-
-/// A partition as a worker holds it after claiming it: where to resume and the epoch that
-/// proves ownership in every later commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
-    /// Next offset to read; `None` when nothing of the partition was ever committed.
-    pub next_offset: Option<i64>,
-    pub epoch: i64,
-    /// Kafka timestamp of the record at `next_offset - 1`, when known.
-    pub last_timestamp_ms: Option<i64>,
 }
 
 /// Data files before and after a maintenance run.

@@ -33,11 +33,17 @@ impl RetryPolicy {
     /// Delay before attempt `n` (1-based): 100 ms doubling, capped, with ±50 % jitter so
     /// workers that conflicted do not collide again in lockstep.
     fn delay(&self, attempt: u32) -> Duration {
-        let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.min(16));
-        let capped = base.min(self.max_delay);
-        let jitter = rand::thread_rng().gen_range(0.5..1.5);
-        capped.mul_f64(jitter)
+        backoff(attempt, self.max_delay)
     }
+}
+
+/// Delay before attempt `n` (1-based) of anything retried: 100 ms doubling, capped at
+/// `max`, with ±50 % jitter so workers that failed together do not retry in lockstep.
+pub fn backoff(attempt: u32, max: Duration) -> Duration {
+    let base = Duration::from_millis(100).saturating_mul(1u32 << attempt.min(16));
+    let capped = base.min(max);
+    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+    capped.mul_f64(jitter)
 }
 
 type Reply<T> = oneshot::Sender<Result<T, LakeError>>;

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod debezium;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::io::Read;

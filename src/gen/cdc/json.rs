@@ -21,8 +21,9 @@ const SNAPSHOT_ALLOWED: &str =
 
 pub(crate) struct JsonEncoder {
     names: Names,
-    /// Pre-rendered schemas, spliced into every record (they never change).
-    schemas: Option<(String, String)>,
+    /// Pre-rendered schemas, spliced into every record: the key's, the value's, and the
+    /// value's after the `--evolve` `ALTER TABLE`.
+    schemas: Option<(String, String, String)>,
 }
 
 impl JsonEncoder {
@@ -30,7 +31,8 @@ impl JsonEncoder {
         let schemas = schemas_enable.then(|| {
             (
                 key_schema(&names).to_string(),
-                value_schema(&names).to_string(),
+                value_schema(&names, false).to_string(),
+                value_schema(&names, true).to_string(),
             )
         });
         JsonEncoder { names, schemas }
@@ -41,7 +43,7 @@ impl ChangeEncoder for JsonEncoder {
     fn key(&self, id: i32) -> Vec<u8> {
         let payload = json!({ "id": id });
         match &self.schemas {
-            Some((key_schema, _)) => {
+            Some((key_schema, _, _)) => {
                 format!(r#"{{"schema":{key_schema},"payload":{payload}}}"#).into_bytes()
             }
             None => payload.to_string().into_bytes(),
@@ -51,7 +53,8 @@ impl ChangeEncoder for JsonEncoder {
     fn value(&self, change: &Change) -> Vec<u8> {
         let payload = envelope_payload(&self.names, change);
         match &self.schemas {
-            Some((_, value_schema)) => {
+            Some((_, plain, evolved)) => {
+                let value_schema = if change.evolved { evolved } else { plain };
                 format!(r#"{{"schema":{value_schema},"payload":{payload}}}"#).into_bytes()
             }
             None => payload.into_bytes(),
@@ -105,9 +108,10 @@ pub(crate) fn key_schema(names: &Names) -> Value {
     })
 }
 
-/// The row struct (`…Value`), as the `before`/`after` field called `field_name`.
-fn row_schema(names: &Names, field_name: &str) -> Value {
-    let fields = vec![
+/// The row struct (`…Value`), as the `before`/`after` field called `field_name`; `evolved`:
+/// with the column `--evolve` adds.
+fn row_schema(names: &Names, field_name: &str, evolved: bool) -> Value {
+    let mut fields = vec![
         field("int32", false, "id"),
         field("string", false, "first_name"),
         field("string", false, "last_name"),
@@ -154,6 +158,9 @@ fn row_schema(names: &Names, field_name: &str) -> Value {
             "login_time",
         ),
     ];
+    if evolved {
+        fields.push(field("string", true, super::table::EVOLVED_COLUMN.0));
+    }
     json!({
         "type": "struct",
         "fields": fields,
@@ -203,12 +210,12 @@ fn source_schema() -> Value {
     })
 }
 
-pub(crate) fn value_schema(names: &Names) -> Value {
+pub(crate) fn value_schema(names: &Names, evolved: bool) -> Value {
     json!({
         "type": "struct",
         "fields": [
-            row_schema(names, "before"),
-            row_schema(names, "after"),
+            row_schema(names, "before", evolved),
+            row_schema(names, "after", evolved),
             source_schema(),
             {
                 "type": "struct",
@@ -257,10 +264,13 @@ struct RowPayload<'a> {
     profile: Option<String>,
     visits: String,
     login_time: Option<i64>,
+    /// Only after the `--evolve` `ALTER TABLE` (then `null` is written too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nickname: Option<Option<&'a str>>,
 }
 
 impl<'a> RowPayload<'a> {
-    fn new(row: &'a UserRow, reader: Reader) -> Self {
+    fn new(row: &'a UserRow, reader: Reader, evolved: bool) -> Self {
         RowPayload {
             id: row.id,
             first_name: &row.first_name,
@@ -277,6 +287,7 @@ impl<'a> RowPayload<'a> {
             profile: row.profile_text(reader),
             visits: decimal_bytes(row.visits.into()),
             login_time: row.login_time_us,
+            nickname: evolved.then_some(row.nickname.as_deref()),
         }
     }
 }
@@ -319,8 +330,14 @@ struct EnvelopePayload<'a> {
 pub(crate) fn envelope_payload(names: &Names, c: &Change) -> String {
     let s = &c.source;
     let payload = EnvelopePayload {
-        before: c.before.as_ref().map(|r| RowPayload::new(r, c.reader)),
-        after: c.after.as_ref().map(|r| RowPayload::new(r, c.reader)),
+        before: c
+            .before
+            .as_ref()
+            .map(|r| RowPayload::new(r, c.reader, c.evolved)),
+        after: c
+            .after
+            .as_ref()
+            .map(|r| RowPayload::new(r, c.reader, c.evolved)),
         source: SourcePayload {
             version: DEBEZIUM_VERSION,
             connector: "mysql",

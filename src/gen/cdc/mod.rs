@@ -11,9 +11,12 @@
 //! - the same seed gives the same keys, operations and values (timestamps follow the clock);
 //! - the `--expect` file is the table state the events imply, rendered for DuckDB.
 //!
-//! The table, the workload and the encoding are separate (`table`, `workload`, `json`) so an
-//! Avro encoder can be added beside the JSON one behind [`ChangeEncoder`].
+//! The table, the workload and the encodings are separate (`table`, `workload`, and `json` /
+//! `avro` behind [`ChangeEncoder`]). With `--evolve` the table gains a nullable column midway
+//! (`ALTER TABLE … ADD COLUMN nickname`): events after it carry the new row schema (a second
+//! version of the `-value` subject in Avro).
 
+mod avro;
 mod json;
 mod table;
 mod workload;
@@ -46,7 +49,7 @@ pub enum CdcFormat {
     Json,
     /// `JsonConverter`, `schemas.enable=true`: `{"schema", "payload"}` envelopes.
     JsonSchema,
-    /// Confluent `AvroConverter` with a schema registry (not implemented yet).
+    /// Confluent `AvroConverter` with a schema registry.
     Avro,
 }
 
@@ -88,6 +91,8 @@ pub struct CdcOptions {
     pub rate: Option<f64>,
     /// Write the final table state here (JSON Lines, sorted by id).
     pub expect: Option<PathBuf>,
+    /// Add the `nickname` column after half of the changes.
+    pub evolve: bool,
 }
 
 /// Events produced, by operation.
@@ -143,8 +148,13 @@ impl CdcReport {
 
 /// The columns of the `--expect` file and the DuckDB type of each, in table order: what a
 /// sink maps the Debezium types to, and what `read_json(FILE, columns={…})` needs.
-pub fn cdc_expect_columns() -> Vec<(&'static str, &'static str)> {
-    table::COLUMNS.to_vec()
+/// `evolve`: the table of an `--evolve` run, with the column added midway.
+pub fn cdc_expect_columns(evolve: bool) -> Vec<(&'static str, &'static str)> {
+    let mut columns = table::COLUMNS.to_vec();
+    if evolve {
+        columns.push(table::EVOLVED_COLUMN);
+    }
+    columns
 }
 
 /// Serializes keys and values of one format. Building one may need I/O (a schema registry
@@ -189,16 +199,18 @@ impl Names {
     }
 }
 
-pub(crate) fn encoder_for(
-    format: CdcFormat,
-    names: Names,
-) -> Result<Box<dyn ChangeEncoder>, GenError> {
-    match format {
+pub(crate) async fn encoder_for(opts: &CdcOptions) -> Result<Box<dyn ChangeEncoder>, GenError> {
+    let names = Names::for_topic(&opts.topic);
+    match opts.format {
         CdcFormat::Json => Ok(Box::new(JsonEncoder::new(names, false))),
         CdcFormat::JsonSchema => Ok(Box::new(JsonEncoder::new(names, true))),
-        CdcFormat::Avro => Err(GenError::NotImplemented(
-            "--format avro is not implemented yet; use json or json-schema".into(),
-        )),
+        CdcFormat::Avro => {
+            let url = opts.schema_registry.as_deref().ok_or_else(|| {
+                GenError::InvalidOption("--format avro needs --schema-registry URL".into())
+            })?;
+            let encoder = avro::AvroEncoder::register(names, &opts.topic, url, opts.evolve).await?;
+            Ok(Box::new(encoder))
+        }
     }
 }
 
@@ -234,7 +246,7 @@ fn check(opts: &CdcOptions) -> Result<(), GenError> {
 /// acknowledged, then writes the `--expect` file.
 pub async fn produce_cdc(opts: &CdcOptions) -> Result<CdcReport, GenError> {
     check(opts)?;
-    let encoder = encoder_for(opts.format, Names::for_topic(&opts.topic))?;
+    let encoder = encoder_for(opts).await?;
     super::create_topic(&opts.bootstrap_servers, &opts.topic, opts.partitions).await?;
     let opts = opts.clone();
     tokio::task::spawn_blocking(move || produce_blocking(&opts, encoder.as_ref()))
@@ -248,7 +260,8 @@ fn produce_blocking(opts: &CdcOptions, encoder: &dyn ChangeEncoder) -> Result<Cd
         &opts.bootstrap_servers,
         &[("partitioner", "murmur2_random")],
     )?;
-    let mut workload = Workload::new(opts.keys, opts.count, opts.seed, wall_clock());
+    let mut workload = Workload::new(opts.keys, opts.count, opts.seed, wall_clock())
+        .evolving_at(opts.evolve.then_some(opts.count / 2));
     let mut ops = OpCounts::default();
     let mut records = 0u64;
     for message in workload.by_ref() {
@@ -281,7 +294,7 @@ fn produce_blocking(opts: &CdcOptions, encoder: &dyn ChangeEncoder) -> Result<Cd
     let produce = producer.finish(&opts.topic, records)?;
     let rows = workload.rows();
     if let Some(path) = &opts.expect {
-        write_expect(path, &rows)?;
+        write_expect(path, &rows, opts.evolve)?;
     }
     Ok(CdcReport {
         produce,
@@ -294,6 +307,7 @@ fn produce_blocking(opts: &CdcOptions, encoder: &dyn ChangeEncoder) -> Result<Cd
 pub(crate) fn write_expect(
     path: &Path,
     rows: &[(&table::UserRow, table::Reader)],
+    evolved: bool,
 ) -> Result<(), GenError> {
     let write_err = |source| GenError::Write {
         path: path.to_owned(),
@@ -302,7 +316,7 @@ pub(crate) fn write_expect(
     let file = std::fs::File::create(path).map_err(write_err)?;
     let mut out = std::io::BufWriter::new(file);
     for (row, reader) in rows {
-        writeln!(out, "{}", row.expect_json(*reader)).map_err(write_err)?;
+        writeln!(out, "{}", row.expect_json(*reader, evolved)).map_err(write_err)?;
     }
     out.flush().map_err(write_err)
 }

@@ -18,6 +18,8 @@
 //!   visits      BIGINT UNSIGNED NOT NULL,
 //!   login_time  TIME(6) NULL
 //! );
+//! -- with --evolve, midway through the changes:
+//! ALTER TABLE inventory.users ADD COLUMN nickname VARCHAR(64) NULL;
 //! ```
 //!
 //! `active` is `BIT(1)` because that is MySQL's only boolean that Debezium maps to a Connect
@@ -82,6 +84,10 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ("login_time", "TIME"),
 ];
 
+/// The column `--evolve` adds midway (nullable, appended last as MySQL does).
+pub(crate) const EVOLVED_COLUMN: (&str, &str) = ("nickname", "VARCHAR");
+const NICKNAMES: &[&str] = &["ace", "bee", "Zoë-z", "", "mx. o'neil", "🦆"];
+
 /// Which reader produced a row image. MySQL renders a `JSON` value differently on the two
 /// paths Debezium reads it from: the snapshot's JDBC query returns MySQL's text form
 /// (`{"a": 1, "b": [1, 2]}`), the binlog's binary JSON is formatted compactly (`{"a":1,"b":[1,2]}`).
@@ -115,6 +121,8 @@ pub(crate) struct UserRow {
     pub visits: u64,
     /// µs since midnight.
     pub login_time_us: Option<i64>,
+    /// The column `--evolve` adds: `None` until a change after the `ALTER TABLE` sets it.
+    pub nickname: Option<String>,
 }
 
 impl UserRow {
@@ -140,7 +148,13 @@ impl UserRow {
             profile: random_profile(rng),
             visits: random_visits(rng),
             login_time_us: rng.gen_bool(0.85).then(|| rng.gen_range(0..US_PER_DAY)),
+            nickname: None,
         }
+    }
+
+    /// Sets the evolved column (after the `ALTER TABLE`): a nickname, or NULL now and then.
+    pub(crate) fn set_nickname(&mut self, rng: &mut StdRng) {
+        self.nickname = rng.gen_bool(0.8).then(|| pick(rng, NICKNAMES).to_owned());
     }
 
     /// An `UPDATE` of one to three columns; `updated_at` always moves forward, so the row
@@ -183,8 +197,8 @@ impl UserRow {
 
     /// The row as one line of the `--expect` file: the value forms DuckDB's `read_json`
     /// loads into the types of [`COLUMNS`]. `reader` is the one of the event that last wrote
-    /// the row (it decides the `profile` text).
-    pub(crate) fn expect_json(&self, reader: Reader) -> Value {
+    /// the row (it decides the `profile` text). `evolved`: the table has the `--evolve` column.
+    pub(crate) fn expect_json(&self, reader: Reader, evolved: bool) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
         m.insert("first_name".into(), json!(self.first_name));
@@ -216,6 +230,9 @@ impl UserRow {
             "login_time".into(),
             json!(self.login_time_us.map(time_string)),
         );
+        if evolved {
+            m.insert(EVOLVED_COLUMN.0.into(), json!(self.nickname));
+        }
         Value::Object(m)
     }
 }

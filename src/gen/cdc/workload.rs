@@ -75,6 +75,8 @@ pub(crate) struct Change {
     pub source: Source,
     /// When Debezium processed the event (the envelope's `ts_*`), epoch µs.
     pub ts_us: i64,
+    /// Written after the `--evolve` `ALTER TABLE`: the row schema has the new column.
+    pub evolved: bool,
 }
 
 impl Change {
@@ -139,6 +141,9 @@ pub(crate) struct Workload {
     next_id: i32,
     pos: i64,
     txn: u64,
+    /// The change count at which the table gains its evolved column, if it does.
+    evolve_at: Option<u64>,
+    evolved: bool,
 }
 
 impl Workload {
@@ -157,7 +162,15 @@ impl Workload {
             next_id: FIRST_ID,
             pos: SNAPSHOT_POS,
             txn: 0,
+            evolve_at: None,
+            evolved: false,
         }
+    }
+
+    /// Adds the evolved column (`ALTER TABLE … ADD COLUMN nickname`) after `at` changes.
+    pub(crate) fn evolving_at(mut self, at: Option<u64>) -> Self {
+        self.evolve_at = at;
+        self
     }
 
     /// The table as the events so far leave it, by primary key, with the reader of the event
@@ -205,6 +218,7 @@ impl Workload {
                     thread: None,
                 },
                 ts_us: (self.clock)(),
+                evolved: false,
             }),
             header: None,
         }
@@ -242,6 +256,7 @@ impl Workload {
             reader: Reader::Binlog,
             source,
             ts_us: (self.clock)(),
+            evolved: self.evolved,
         })
     }
 
@@ -257,6 +272,9 @@ impl Workload {
     }
 
     fn step(&mut self) {
+        if self.evolve_at.is_some_and(|at| self.changes >= at) {
+            self.evolved = true;
+        }
         let remaining = self.count - self.changes;
         let roll = if self.table.is_empty() {
             0
@@ -274,7 +292,10 @@ impl Workload {
 
     fn insert(&mut self) {
         let id = self.new_id(0.2);
-        let row = UserRow::random(&mut self.rng, id);
+        let mut row = UserRow::random(&mut self.rng, id);
+        if self.evolved {
+            row.set_nickname(&mut self.rng);
+        }
         self.table.insert(row.clone(), Reader::Binlog);
         let source = self.next_source();
         let change = self.change(Op::Create, None, Some(row), source);
@@ -291,6 +312,9 @@ impl Workload {
         };
         let mut after = before.clone();
         after.mutate(&mut self.rng);
+        if self.evolved && self.rng.gen_bool(0.5) {
+            after.set_nickname(&mut self.rng);
+        }
         self.table.insert(after.clone(), Reader::Binlog);
         let source = self.next_source();
         let change = self.change(Op::Update, Some(before), Some(after), source);
