@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): pre-loads N JSON orders into a topic on a local tansu broker, then
-# measures in the same run
+# Benchmark (not a test). On one local tansu broker (in memory), each mode pre-loads a topic,
+# then measures in the same run
 #   (a) the raw consume rate of those records with no sink work (ducklake-gen consume), and
 #   (b) ducklake-sink draining them into a fresh DuckLake end to end,
-# and prints records/s, MB/s, peak RSS and the ratio b/a.
+# and prints records/s, MB/s, peak RSS and the ratio b/a. Modes:
+#   append  N JSON orders, 4 partitions, insert.mode=append.
+#   cdc     Debezium change events from `ducklake-gen cdc` (a snapshot of KEYS rows, then COUNT
+#           inserts/updates/deletes/key changes, each delete followed by a tombstone), one
+#           partition, applied with insert.mode=upsert, pk.mode=record_key, delete.enabled=true;
+#           "changes" are the topic's records (snapshot reads, c/u/d events, tombstones). The
+#           lake table is then checked against the generator's expected final state.
 #
-#   scripts/bench.sh [N]          N defaults to 1,000,000
+#   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
+#   BENCH_MODES="append cdc"      the modes to run, in this order
 #   BENCH_PARTITIONS=4 BENCH_FLUSH_RECORDS=100000 BENCH_INLINING=0 scripts/bench.sh
+#   BENCH_CDC_COUNT=1000000 BENCH_CDC_KEYS=100000 BENCH_CDC_FORMAT=json|json-schema scripts/bench.sh
+#
+# A new mode is a function bench_<mode> that fills a topic, then calls raw_consume,
+# sink_drain and report (see bench_cdc), plus its name in BENCH_MODES.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
 N=${1:-${BENCH_COUNT:-1000000}}
+MODES=${BENCH_MODES:-append cdc}
 PARTITIONS=${BENCH_PARTITIONS:-4}
 FLUSH_RECORDS=${BENCH_FLUSH_RECORDS:-100000}
 INLINING=${BENCH_INLINING:-0}
+CDC_COUNT=${BENCH_CDC_COUNT:-1000000}
+CDC_KEYS=${BENCH_CDC_KEYS:-100000}
+CDC_FORMAT=${BENCH_CDC_FORMAT:-json}
 
 bash scripts/setup.sh
 if [ ! -x /usr/bin/time ]; then
@@ -30,47 +45,125 @@ TANSU_PID=$!
 trap 'kill $TANSU_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
-echo "bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $N orders, $PARTITIONS partitions, flush.max.records=$FLUSH_RECORDS, inlining limit $INLINING"
-"$BIN_DIR/ducklake-gen" orders --topic bench --partitions "$PARTITIONS" --count "$N" | sed 's/^/bench: produce: /'
+MACHINE="bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+SETTINGS="flush.max.records=$FLUSH_RECORDS, inlining limit $INLINING"
 
-raw=$("$BIN_DIR/ducklake-gen" consume --topic bench --count "$N")
-echo "bench: (a) $raw"
+# raw_consume TOPIC COUNT: ducklake-gen's raw consume line (records=… records_per_s=… mb_per_s=…).
+raw_consume() { "$BIN_DIR/ducklake-gen" consume --topic "$1" --count "$2"; }
 
-cat > "$WORK/bench.json" <<JSON
-{"name": "bench", "config": {
-  "connector.class": "DuckLakeSink", "topics": "bench",
-  "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
-  "ducklake.catalog": "$WORK/metadata/bench.ducklake", "ducklake.data.path": "$WORK/data/",
-  "ducklake.data.inlining.row.limit": "$INLINING",
-  "auto.create": "true", "auto.evolve": "true",
-  "flush.max.records": "$FLUSH_RECORDS", "flush.interval.ms": "5000",
-  "consumer.override.session.timeout.ms": "6000"}}
-JSON
-/usr/bin/time -f 'peak_rss_kb=%M wall_s=%e' -o "$WORK/time.txt" \
-  "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/bench.json" 2> "$WORK/sink.log" || {
-  echo "bench: the sink failed:" >&2; tail -20 "$WORK/sink.log" >&2; exit 1; }
-summary=$(grep "run summary" "$WORK/sink.log" | tail -1)
-flushes=$(grep -c "flushed" "$WORK/sink.log" || true)
+# sink_drain NAME CONFIG_JSON: runs `ducklake-sink run --until-caught-up` with connector NAME on
+# a fresh lake in $WORK/NAME/; its config is the keys every mode shares, overlaid with
+# CONFIG_JSON (a JSON object: topics, converters, insert mode...). The connector file stays at
+# $WORK/NAME.json for checks. Prints the figures on one line:
+#   records=… bytes=… rows=… deleted=… flushes=… active_ms=… peak_rss_kb=… wall_s=…
+sink_drain() {
+  local name=$1 dir=$WORK/$1
+  mkdir -p "$dir"
+  python3 - "$name" "$dir" "$2" "$INLINING" "$FLUSH_RECORDS" > "$WORK/$name.json" <<'PY'
+import json, sys
+name, dir, extra, inlining, flush_records = sys.argv[1:]
+config = {"connector.class": "DuckLakeSink",
+          "ducklake.catalog": f"{dir}/metadata/{name}.ducklake", "ducklake.data.path": f"{dir}/data/",
+          "ducklake.data.inlining.row.limit": inlining, "auto.create": "true", "auto.evolve": "true",
+          "flush.max.records": flush_records, "flush.interval.ms": "5000",
+          "consumer.override.session.timeout.ms": "6000"}
+config.update(json.loads(extra))
+print(json.dumps({"name": name, "config": config}, indent=1))
+PY
+  /usr/bin/time -f 'peak_rss_kb=%M wall_s=%e' -o "$dir/time.txt" \
+    "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/$name.json" 2> "$dir/sink.log" || {
+    echo "bench: the sink failed:" >&2; tail -20 "$dir/sink.log" >&2; return 1; }
+  local summary
+  summary=$(grep "run summary" "$dir/sink.log" | tail -1)
+  echo "$(grep -oE '\b(records|bytes|rows|deleted|flushes|active_ms)=[0-9]+' <<< "$summary" | tr '\n' ' ')$(cat "$dir/time.txt")"
+}
 
-python3 - "$raw" "$summary" "$(cat "$WORK/time.txt")" "$N" "$flushes" <<'PY'
+# report TAG WHAT UNIT N RAW FIGURES TARGET: the (b), (a) and ratio lines of one mode.
+report() {
+  python3 - "$@" <<'PY'
 import re, sys
-raw, summary, timing, n, flushes = sys.argv[1:]
+tag, what, unit, n, raw, figures, target = sys.argv[1:]
 def field(text, name):
-    m = re.search(rf"{name}=([0-9.]+)", text)
+    m = re.search(rf"\b{name}=([0-9.]+)", text)
     if not m:
         sys.exit(f"bench: cannot find {name} in: {text}")
     return float(m.group(1))
 n = int(n)
 raw_rate = field(raw, "records_per_s"); raw_mb = field(raw, "mb_per_s")
-records = field(summary, "records"); active = field(summary, "active_ms") / 1000
-bytes_ = field(summary, "bytes")
-wall = field(timing, "wall_s"); rss = field(timing, "peak_rss_kb") / 1024
+records = field(figures, "records"); active = field(figures, "active_ms") / 1000
+bytes_ = field(figures, "bytes"); flushes = int(field(figures, "flushes"))
+wall = field(figures, "wall_s"); rss = field(figures, "peak_rss_kb") / 1024
 if int(records) != n:
     sys.exit(f"bench: the sink consumed {int(records)} records, expected {n}")
 sink_rate = records / active
-print(f"bench: (b) ducklake-sink end to end: {sink_rate:,.0f} records/s, {bytes_ / active / 1e6:.1f} MB/s "
+print(f"bench: ({tag}b) {what}: {sink_rate:,.0f} {unit}/s, {bytes_ / active / 1e6:.1f} MB/s "
       f"(first record to last commit {active:.2f}s; process wall {wall:.2f}s incl. group join; "
       f"{flushes} flushes; peak RSS {rss:.0f} MiB)")
-print(f"bench: (a) raw consume: {raw_rate:,.0f} records/s, {raw_mb:.1f} MB/s")
-print(f"bench: ratio b/a = {sink_rate / raw_rate:.2f} (target >= 0.70)")
+print(f"bench: ({tag}a) raw consume: {raw_rate:,.0f} {unit}/s, {raw_mb:.1f} MB/s")
+print(f"bench: {'(' + tag.strip() + ') ' if tag else ''}ratio b/a = {sink_rate / raw_rate:.2f}{target}")
 PY
+}
+
+bench_append() {
+  echo "$MACHINE; $N orders, $PARTITIONS partitions, $SETTINGS"
+  "$BIN_DIR/ducklake-gen" orders --topic bench --partitions "$PARTITIONS" --count "$N" | sed 's/^/bench: produce: /'
+  local raw figures
+  raw=$(raw_consume bench "$N")
+  echo "bench: (a) $raw"
+  figures=$(sink_drain bench '{"topics": "bench",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}')
+  report "" "ducklake-sink end to end" records "$N" "$raw" "$figures" " (target >= 0.70)"
+}
+
+bench_cdc() {
+  local topic=benchcdc.inventory.users schemas=false out total raw figures
+  if [ "$CDC_FORMAT" = json-schema ]; then schemas=true; fi
+  [[ " $MODES " == *" append "* ]] || echo "$MACHINE; $SETTINGS"
+  echo "bench: (cdc) $CDC_COUNT changes over $CDC_KEYS keys (ducklake-gen cdc --format $CDC_FORMAT), 1 partition, upsert by record key, deletes applied"
+  out=$("$BIN_DIR/ducklake-gen" cdc --topic "$topic" --format "$CDC_FORMAT" --count "$CDC_COUNT" --keys "$CDC_KEYS" \
+    --expect "$WORK/cdc-expect.jsonl")
+  sed 's/^/bench: (cdc) produce: /' <<< "$out"
+  python3 -c 'import re, sys
+c, u, d = (int(re.search(rf"\b{k}=(\d+)", sys.argv[1]).group(1)) for k in "cud")
+t = c + u + d
+print(f"bench: (cdc) mix of the changes after the snapshot: c {100*c/t:.0f} %, u {100*u/t:.0f} %, d {100*d/t:.0f} % (key changes count as d + c)")' "$out"
+  total=$(grep -oE 'sent [0-9]+ records' <<< "$out" | grep -oE '[0-9]+')
+  raw=$(raw_consume "$topic" "$total")
+  echo "bench: (cdc a) $raw"
+  figures=$(sink_drain bench-cdc '{"topics": "'"$topic"'", "table.name.format": "${source.table}",
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "'$schemas'",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "'$schemas'",
+    "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}')
+  report "cdc " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
+  cdc_check bench-cdc users
+}
+
+# cdc_check NAME TABLE: the lake table holds exactly the generator's expected rows (keys, and
+# the columns whose form does not depend on schemas.enable).
+cdc_check() {
+  cat > "$WORK/check.sql" <<SQL
+SELECT count(*) FILTER (WHERE l.id IS NULL OR e.id IS NULL OR l.first_name IS DISTINCT FROM e.first_name
+         OR l.last_name IS DISTINCT FROM e.last_name OR l.email IS DISTINCT FROM e.email
+         OR l.active IS DISTINCT FROM e.active OR l.score IS DISTINCT FROM e.score
+         OR l.status IS DISTINCT FROM e.status OR l.tags IS DISTINCT FROM e.tags) AS mismatches,
+       count(l.id) AS lake_rows, count(e.id) AS expected_rows
+FROM "$2" l FULL OUTER JOIN read_json('$WORK/cdc-expect.jsonl', format = 'newline_delimited',
+  columns = {id: 'INTEGER', first_name: 'VARCHAR', last_name: 'VARCHAR', email: 'VARCHAR', balance: 'VARCHAR',
+             birth_date: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR', active: 'BOOLEAN', score: 'DOUBLE',
+             status: 'VARCHAR', tags: 'VARCHAR', profile: 'VARCHAR', visits: 'VARCHAR', login_time: 'VARCHAR'}) e USING (id);
+SQL
+  local line
+  line=$("$BIN_DIR/ducklake-sink" sql "$WORK/$1.json" "$WORK/check.sql" | grep -E '^[0-9]+ +\| [0-9]+ +\| [0-9]+$' | tr -d '|')
+  read -r mismatches lake_rows expected_rows _ <<< "$line x x x"
+  if [ "$mismatches" = 0 ] && [ "$lake_rows" = "$expected_rows" ]; then
+    echo "bench: (cdc) check: the lake table equals the expected final state ($lake_rows rows; keys and 7 columns compared)"
+  else
+    echo "bench: (cdc) check FAILED: $mismatches rows differ from the expected state (lake $lake_rows rows, expected $expected_rows)" >&2
+    return 1
+  fi
+}
+
+for mode in $MODES; do
+  declare -F "bench_$mode" >/dev/null || { echo "bench: unknown mode \`$mode\` in BENCH_MODES" >&2; exit 2; }
+done
+for mode in $MODES; do "bench_$mode"; done

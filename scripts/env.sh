@@ -10,5 +10,6 @@ export TANSU_BIN=${TANSU_BIN:-$DUCKLAKE_SINK_CACHE/bin/tansu}
 export DBZ_PYTHON=${DBZ_PYTHON:-$DUCKLAKE_SINK_CACHE/venv/bin/python}
 # The one cargo profile used by the demo, the tests and the benchmark.
 CARGO_PROFILE_FLAG=--release
-BIN_DIR=$CARGO_TARGET_DIR/release
+# Where the scripts take ducklake-sink and ducklake-gen from (override to run a copy).
+export BIN_DIR=${DUCKLAKE_SINK_BIN_DIR:-$CARGO_TARGET_DIR/release}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
