@@ -10,9 +10,12 @@
 #           partition, applied with insert.mode=upsert, pk.mode=record_key, delete.enabled=true;
 #           "changes" are the topic's records (snapshot reads, c/u/d events, tombstones). The
 #           lake table is then checked against the generator's expected final state.
+#   append-avro  the append mode's orders with Avro values (AvroConverter, typed columns) through
+#           scripts/schema_registry.py; the JSON mode's baseline is schemaless JSON.
+#   cdc-avro     the cdc mode's changes serialized with AvroConverter.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
-#   BENCH_MODES="append cdc"      the modes to run, in this order
+#   BENCH_MODES="append cdc append-avro cdc-avro"   the modes to run, in this order
 #   BENCH_PARTITIONS=4 BENCH_FLUSH_RECORDS=100000 BENCH_INLINING=0 scripts/bench.sh
 #   BENCH_CDC_COUNT=1000000 BENCH_CDC_KEYS=100000 BENCH_CDC_FORMAT=json|json-schema scripts/bench.sh
 #
@@ -23,7 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
 N=${1:-${BENCH_COUNT:-1000000}}
-MODES=${BENCH_MODES:-append cdc}
+MODES=${BENCH_MODES:-append cdc append-avro cdc-avro}
 PARTITIONS=${BENCH_PARTITIONS:-4}
 FLUSH_RECORDS=${BENCH_FLUSH_RECORDS:-100000}
 INLINING=${BENCH_INLINING:-0}
@@ -42,7 +45,8 @@ export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$PORT
 "$TANSU_BIN" broker --listener-url "tcp://$KAFKA_BOOTSTRAP_SERVERS" --advertised-listener-url "tcp://$KAFKA_BOOTSTRAP_SERVERS" \
   --storage-engine memory://tansu/ > "$WORK/tansu.log" 2>&1 &
 TANSU_PID=$!
-trap 'kill $TANSU_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+REGISTRY_PID=
+trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 MACHINE="bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -104,6 +108,15 @@ print(f"bench: {'(' + tag.strip() + ') ' if tag else ''}ratio b/a = {sink_rate /
 PY
 }
 
+# registry: starts scripts/schema_registry.py once; sets REGISTRY_URL.
+registry() {
+  [ -n "$REGISTRY_PID" ] && return
+  python3 scripts/schema_registry.py --port 0 --quiet > "$WORK/registry.out" 2> "$WORK/registry.log" &
+  REGISTRY_PID=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/registry.out" 2>/dev/null && break; sleep 0.1; done
+  REGISTRY_URL=$(sed -n 's/^listening on //p' "$WORK/registry.out")
+}
+
 bench_append() {
   echo "$MACHINE; $N orders, $PARTITIONS partitions, $SETTINGS"
   "$BIN_DIR/ducklake-gen" orders --topic bench --partitions "$PARTITIONS" --count "$N" | sed 's/^/bench: produce: /'
@@ -115,27 +128,53 @@ bench_append() {
   report "" "ducklake-sink end to end" records "$N" "$raw" "$figures" " (target >= 0.70)"
 }
 
+bench_append-avro() {
+  registry
+  echo "bench: (avro) $N orders, Avro values through $REGISTRY_URL, $PARTITIONS partitions"
+  "$BIN_DIR/ducklake-gen" orders --topic bench-avro --partitions "$PARTITIONS" --count "$N" \
+    --schema-registry "$REGISTRY_URL" | sed 's/^/bench: (avro) produce: /'
+  local raw figures
+  raw=$(raw_consume bench-avro "$N")
+  echo "bench: (avro a) $raw"
+  figures=$(sink_drain bench-avro '{"topics": "bench-avro",
+    "value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": "'"$REGISTRY_URL"'"}')
+  report "avro " "ducklake-sink end to end, Avro" records "$N" "$raw" "$figures" ""
+}
+
+bench_cdc-avro() {
+  registry
+  CDC_FORMAT=avro CDC_TAG=cdc-avro bench_cdc
+}
+
 bench_cdc() {
-  local topic=benchcdc.inventory.users schemas=false out total raw figures
+  local tag=${CDC_TAG:-cdc} schemas=false out total raw figures converters registry_args=()
+  local topic=bench$tag.inventory.users
+  topic=${topic//-/}
   if [ "$CDC_FORMAT" = json-schema ]; then schemas=true; fi
-  [[ " $MODES " == *" append "* ]] || echo "$MACHINE; $SETTINGS"
-  echo "bench: (cdc) $CDC_COUNT changes over $CDC_KEYS keys (ducklake-gen cdc --format $CDC_FORMAT), 1 partition, upsert by record key, deletes applied"
+  converters='"key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "'$schemas'",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "'$schemas'"'
+  if [ "$CDC_FORMAT" = avro ]; then
+    registry_args=(--schema-registry "$REGISTRY_URL")
+    converters='"key.converter": "io.confluent.connect.avro.AvroConverter", "key.converter.schema.registry.url": "'"$REGISTRY_URL"'",
+    "value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": "'"$REGISTRY_URL"'"'
+  fi
+  [[ " $MODES " == *" append "* ]] || [ "$tag" != cdc ] || echo "$MACHINE; $SETTINGS"
+  echo "bench: ($tag) $CDC_COUNT changes over $CDC_KEYS keys (ducklake-gen cdc --format $CDC_FORMAT), 1 partition, upsert by record key, deletes applied"
   out=$("$BIN_DIR/ducklake-gen" cdc --topic "$topic" --format "$CDC_FORMAT" --count "$CDC_COUNT" --keys "$CDC_KEYS" \
-    --expect "$WORK/cdc-expect.jsonl")
-  sed 's/^/bench: (cdc) produce: /' <<< "$out"
+    "${registry_args[@]}" --expect "$WORK/cdc-expect.jsonl")
+  sed "s/^/bench: ($tag) produce: /" <<< "$out"
   python3 -c 'import re, sys
 c, u, d = (int(re.search(rf"\b{k}=(\d+)", sys.argv[1]).group(1)) for k in "cud")
 t = c + u + d
-print(f"bench: (cdc) mix of the changes after the snapshot: c {100*c/t:.0f} %, u {100*u/t:.0f} %, d {100*d/t:.0f} % (key changes count as d + c)")' "$out"
+print(f"bench: ({sys.argv[2]}) mix of the changes after the snapshot: c {100*c/t:.0f} %, u {100*u/t:.0f} %, d {100*d/t:.0f} % (key changes count as d + c)")' "$out" "$tag"
   total=$(grep -oE 'sent [0-9]+ records' <<< "$out" | grep -oE '[0-9]+')
   raw=$(raw_consume "$topic" "$total")
-  echo "bench: (cdc a) $raw"
-  figures=$(sink_drain bench-cdc '{"topics": "'"$topic"'", "table.name.format": "${source.table}",
-    "key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "'$schemas'",
-    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "'$schemas'",
+  echo "bench: ($tag a) $raw"
+  figures=$(sink_drain "bench-$tag" '{"topics": "'"$topic"'", "table.name.format": "${source.table}",
+    '"$converters"',
     "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}')
-  report "cdc " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
-  cdc_check bench-cdc users
+  report "$tag " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
+  cdc_check "bench-$tag" users
 }
 
 # cdc_check NAME TABLE: the lake table holds exactly the generator's expected rows (keys, and

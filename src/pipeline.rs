@@ -838,6 +838,8 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
+        // Consumed counts first: a scrape never sees more records committed than consumed.
+        self.publish_counts();
         self.metrics.update(&self.config.name, |m| {
             for (table, c) in &outcome.tables {
                 *m.rows.entry(table.clone()).or_default() += c.inserted;

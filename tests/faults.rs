@@ -34,6 +34,7 @@ fn producer(broker: &Broker, topic: &str, count: u64, rate: f64) -> JoinHandle<P
         start_id: 1,
         customers: 500,
         with_schema: false,
+        schema_registry: None,
     };
     std::thread::spawn(move || runtime().block_on(produce_orders(&opts)).unwrap())
 }
@@ -274,6 +275,7 @@ fn a_recreated_topic_stops_the_worker_with_the_promised_error() {
             start_id,
             customers: 10,
             with_schema: false,
+            schema_registry: None,
         }))
         .unwrap()
     };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ducklake_sink::gen::{create_topic, order_json, produce_orders, OrdersOptions, ProduceReport};
 use rand::SeedableRng;
+use support::registry::Registry;
 use support::{count, http_get, runtime, sample, Broker, LakeDir, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -33,6 +34,7 @@ fn orders(
             start_id,
             customers: 100,
             with_schema,
+            schema_registry: None,
         }))
         .unwrap()
 }
@@ -172,6 +174,7 @@ fn sigterm_mid_stream_then_restart_ends_with_exactly_n_rows() {
                 start_id: 1,
                 customers: 50,
                 with_schema: false,
+                schema_registry: None,
             }))
             .unwrap()
     });
@@ -209,14 +212,40 @@ fn sigterm_mid_stream_then_restart_ends_with_exactly_n_rows() {
 
 #[test]
 fn schema_envelopes_get_connect_types() {
+    typed_orders(None);
+}
+
+/// The same orders as Avro values through a real HTTP schema registry: the same column types
+/// and values.
+#[test]
+fn avro_orders_get_the_same_types() {
+    let registry = Registry::start();
+    typed_orders(Some(&registry.url));
+}
+
+fn typed_orders(registry: Option<&str>) {
     let broker = Broker::start();
-    let lake = LakeDir::new(
-        "orders-typed",
-        "typed",
-        &[("value.converter.schemas.enable", "true")],
-    );
+    let mut config = vec![("value.converter.schemas.enable", "true")];
+    if let Some(url) = registry {
+        config.push(("value.converter", "io.confluent.connect.avro.AvroConverter"));
+        config.push(("value.converter.schema.registry.url", url));
+    }
+    let lake = LakeDir::new("orders-typed", "typed", &config);
     let n = 1_000;
-    orders(&broker, "typed", n, 2, 1, true, None);
+    runtime()
+        .block_on(produce_orders(&OrdersOptions {
+            bootstrap_servers: broker.bootstrap.clone(),
+            topic: "typed".into(),
+            count: n,
+            rate: None,
+            seed: 7,
+            partitions: Some(2),
+            start_id: 1,
+            customers: 100,
+            with_schema: true,
+            schema_registry: registry.map(str::to_owned),
+        }))
+        .unwrap();
     let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
     assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
 

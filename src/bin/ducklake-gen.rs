@@ -47,6 +47,10 @@ enum Command {
         /// becomes a Connect Decimal and timestamp a Connect Timestamp.
         #[arg(long)]
         with_schema: bool,
+        /// Write values with Confluent's AvroConverter instead (the --with-schema Connect
+        /// schema in Avro form, registered as `<topic>-value` at this schema registry).
+        #[arg(long)]
+        schema_registry: Option<String>,
     },
     /// Debezium MySQL change events of an `inventory.users` table, as Debezium's MySQL
     /// connector writes them through Kafka Connect's JsonConverter: a snapshot (op=r) of
@@ -225,6 +229,7 @@ async fn main() -> ExitCode {
             start_id,
             customers,
             with_schema,
+            schema_registry,
         } => {
             let opts = OrdersOptions {
                 bootstrap_servers: bootstrap_servers
@@ -237,6 +242,7 @@ async fn main() -> ExitCode {
                 start_id,
                 customers,
                 with_schema,
+                schema_registry,
             };
             match produce_orders(&opts).await {
                 Ok(report) => {

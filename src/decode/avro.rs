@@ -465,10 +465,14 @@ fn to_data(node: &Node, value: Value) -> Result<Data, DecodeError> {
 }
 
 fn record_row(fields: &[(String, Node)], values: Vec<(String, Value)>) -> Result<Row, DecodeError> {
-    let mut values: HashMap<String, Value> = values.into_iter().collect();
+    // apache-avro returns a record's fields in schema order, each once: pair them up.
+    if values.len() != fields.len() || values.iter().zip(fields).any(|((a, _), (b, _))| a != b) {
+        return Err(DecodeError::Shape(
+            "the Avro record's fields do not match its schema".into(),
+        ));
+    }
     let mut cells = Vec::with_capacity(fields.len());
-    for (name, node) in fields {
-        let v = values.remove(name).unwrap_or(Value::Null);
+    for ((name, node), (_, v)) in fields.iter().zip(values) {
         let value = datum(node, v).map_err(|message| DecodeError::Field {
             field: name.clone(),
             message,

@@ -1,6 +1,7 @@
 //! The traffic generator behind `ducklake-gen`: produces sample records into Kafka so the
 //! sink, its tests and its benchmark have real traffic. It knows nothing of the sink.
 
+pub(crate) mod avro;
 mod cdc;
 mod consume;
 mod orders;

@@ -7,6 +7,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::BaseRecord;
 use serde_json::json;
 
+use super::avro::{register, to_avro, Registered};
 use super::produce::TalliedProducer;
 use super::{minimal_twos_complement, GenError, ProduceReport};
 
@@ -39,6 +40,9 @@ pub struct OrdersOptions {
     pub customers: u64,
     /// Write the JsonConverter envelope (`schemas.enable=true`) instead of plain JSON.
     pub with_schema: bool,
+    /// Write values with Confluent's `AvroConverter` instead (the `with_schema` Connect schema
+    /// in Avro form, registered as `<topic>-value` at this registry); keys stay strings.
+    pub schema_registry: Option<String>,
 }
 
 /// One order as the generator writes it: `(key, value)`.
@@ -90,16 +94,30 @@ pub fn order_json(
 
 /// Sends `count` orders and waits until every one is acknowledged.
 pub async fn produce_orders(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
+    let avro = match &opts.schema_registry {
+        Some(url) => {
+            let (_, value) = order_json(&mut StdRng::seed_from_u64(0), 0, 1, true);
+            let connect = serde_json::from_str::<serde_json::Value>(&value)
+                .map_err(|e| GenError::InvalidOption(e.to_string()))?["schema"]
+                .clone();
+            let registered = register(url, &format!("{}-value", opts.topic), &connect).await?;
+            Some((registered, connect))
+        }
+        None => None,
+    };
     if let Some(p) = opts.partitions {
         super::create_topic(&opts.bootstrap_servers, &opts.topic, p).await?;
     }
     let opts = opts.clone();
-    tokio::task::spawn_blocking(move || produce_blocking(&opts))
+    tokio::task::spawn_blocking(move || produce_blocking(&opts, avro.as_ref()))
         .await
         .map_err(|_| GenError::Kafka(KafkaError::Canceled))?
 }
 
-fn produce_blocking(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
+fn produce_blocking(
+    opts: &OrdersOptions,
+    avro: Option<&(Registered, serde_json::Value)>,
+) -> Result<ProduceReport, GenError> {
     let producer = TalliedProducer::new(&opts.bootstrap_servers, &[])?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     for i in 0..opts.count {
@@ -108,8 +126,15 @@ fn produce_blocking(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
             &mut rng,
             opts.start_id + i,
             opts.customers,
-            opts.with_schema,
+            opts.with_schema || avro.is_some(),
         );
+        let value = match avro {
+            Some((registered, connect)) => {
+                let envelope: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+                registered.frame(to_avro(connect, &envelope["payload"]))
+            }
+            None => value.into_bytes(),
+        };
         producer.send(BaseRecord::to(&opts.topic).key(&key).payload(&value))?;
     }
     producer.finish(&opts.topic, opts.count)

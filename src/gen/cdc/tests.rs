@@ -659,7 +659,7 @@ fn avro_events_decode_to_the_same_changes_as_json() {
         } else {
             Side::Value
         };
-        let text = avro::avro_schema(connect).to_string();
+        let text = crate::gen::avro::avro_schema(connect).to_string();
         avro_decoder.add_schema(side, id, Arc::new(AvroSchema::parse(&text, &[]).unwrap()));
     }
 
