@@ -10,7 +10,7 @@ use duckdb::Connection;
 
 use crate::batch::TopicPartition;
 use crate::config::ConnectorConfig;
-use crate::lake::{Lake, LakeError, LakeSettings, LAKE, OFFSETS_TABLE};
+use crate::lake::{DbError, Lake, LakeError, LakeSettings, LAKE, OFFSETS_TABLE};
 use crate::sql;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,15 +27,12 @@ pub enum InspectError {
         file: String,
         line: usize,
         statement: String,
-        source: Box<duckdb::Error>,
+        source: DbError,
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{query}: {source}")]
-    Query {
-        query: String,
-        source: Box<duckdb::Error>,
-    },
+    Query { query: String, source: DbError },
 }
 
 /// Forgets (or, with `to_offset`, sets) the lake offsets of one topic, or of one partition of
@@ -119,14 +116,14 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
         );
         let mut stmt = conn.prepare(&q).map_err(|source| InspectError::Query {
             query: q.clone(),
-            source: Box::new(source),
+            source: DbError::from(source),
         })?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect())
             .map_err(|source| InspectError::Query {
                 query: q.clone(),
-                source: Box::new(source),
+                source: DbError::from(source),
             })?;
         names
     };
@@ -194,7 +191,7 @@ pub fn run_sql_file(
             file: name.clone(),
             line,
             statement: statement.clone(),
-            source: Box::new(source),
+            source: DbError::from(source),
         };
         let keyword = statement
             .split_whitespace()
@@ -250,7 +247,7 @@ pub fn print_query(
 ) -> Result<(), InspectError> {
     let fail = |source| InspectError::Query {
         query: query.to_owned(),
-        source: Box::new(source),
+        source: DbError::from(source),
     };
     let mut stmt = conn.prepare(query).map_err(fail)?;
     let mut rows = stmt.query([]).map_err(fail)?;

@@ -15,8 +15,18 @@ use tokio::sync::watch;
     about = "Stream Kafka/Redpanda topics into DuckLake tables, exactly once"
 )]
 struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line: timestamp, level,
+    /// message, connector and the other fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DUCKLAKE_SINK_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -63,15 +73,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Fields flattened beside `message`, as log collectors expect one level of keys.
+        LogFormat::Json => {
+            LOG_JSON.store(true, std::sync::atomic::Ordering::Relaxed);
+            logs.json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .init()
+        }
+    }
     match cli.command {
         Command::Validate { connectors } => {
             let mut bad = false;
@@ -142,7 +162,7 @@ fn main() -> ExitCode {
             let configs = match configs {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    fail(&e);
                     return ExitCode::FAILURE;
                 }
             };
@@ -158,7 +178,7 @@ fn main() -> ExitCode {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    fail(&format!("cannot start the async runtime: {e}"));
                     return ExitCode::FAILURE;
                 }
             };
@@ -215,8 +235,20 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            fail(&e);
             ExitCode::FAILURE
         }
     }
 }
+
+/// The error that ends the command: `error: …` on stderr, or, with `--log-format json`, a log
+/// object like every other line.
+fn fail(e: &dyn std::fmt::Display) {
+    if LOG_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(error = %e, "stopped with an error");
+    } else {
+        eprintln!("error: {e}");
+    }
+}
+
+static LOG_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -589,6 +589,30 @@ pub fn redact_catalog(catalog: &str) -> String {
         .join(" ")
 }
 
+/// `text` with the value after every `password=` / `secret=` (any case) replaced: for error
+/// messages of libraries that repeat connection strings.
+pub fn scrub_secrets(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = ["password=", "secret="]
+        .iter()
+        .filter_map(|k| lower[at..].find(k).map(|i| (at + i, k.len())))
+        .min()
+    {
+        let (start, len) = found;
+        let value = start + len;
+        let end = text[value..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | ';'))
+            .map_or(text.len(), |i| value + i);
+        out.push_str(&text[at..value]);
+        out.push_str("[redacted]");
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 fn shape(file: &Path, message: &str) -> ConfigError {
     ConfigError::Shape {
         file: file.to_path_buf(),

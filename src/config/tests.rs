@@ -303,3 +303,13 @@ fn avro_converters_take_their_registry_settings_and_hide_the_password() {
     .unwrap();
     assert_eq!(c.value_registry.unwrap().user_info.as_deref(), Some("u:p"));
 }
+
+#[test]
+fn secrets_are_scrubbed_from_library_error_text() {
+    assert_eq!(
+        scrub_secrets(r#"at "dbname=lake password=hunter2": refused; PASSWORD=x secret=s3 end"#),
+        r#"at "dbname=lake password=[redacted]": refused; PASSWORD=[redacted] secret=[redacted] end"#
+    );
+    assert_eq!(scrub_secrets("password="), "password=[redacted]");
+    assert_eq!(scrub_secrets("nothing here"), "nothing here");
+}

@@ -102,7 +102,7 @@ impl Lake {
     fn append(&mut self, table: &str, data: &TableBatch) -> Result<u64, LakeError> {
         let columns = arrow::record_batch(data, None).map_err(|e| LakeError::Sql {
             context: format!("cannot append to table `{table}`: {e}"),
-            source: Box::new(duckdb::Error::AppendError),
+            source: super::DbError::from(duckdb::Error::AppendError),
         })?;
         let names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
         self.append_batch(LAKE, &self.settings.schema, table, &names, columns)?;
@@ -128,7 +128,7 @@ impl Lake {
         let columns =
             arrow::record_batch(data, Some((UPSERT_FLAG, &flags))).map_err(|e| LakeError::Sql {
                 context: format!("cannot stage changes of table `{table}`: {e}"),
-                source: Box::new(duckdb::Error::AppendError),
+                source: super::DbError::from(duckdb::Error::AppendError),
             })?;
         let mut names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
         names.push(UPSERT_FLAG);

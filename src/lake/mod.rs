@@ -33,35 +33,42 @@ pub const LAKE: &str = "lake";
 /// Table holding, per connector and partition, the next offset to read.
 pub const OFFSETS_TABLE: &str = "__ducklake_sink_offsets";
 
+/// A DuckDB error whose text is shown with secrets scrubbed: DuckDB repeats a catalog's
+/// connection string, password included, in its own messages.
+#[derive(Debug)]
+pub struct DbError(Box<duckdb::Error>);
+
+impl From<duckdb::Error> for DbError {
+    fn from(e: duckdb::Error) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::config::scrub_secrets(&self.0.to_string()))
+    }
+}
+
+impl std::error::Error for DbError {}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error("the DuckDB extension `{name}` is not installed ({source}); run scripts/setup.sh, which installs it offline into ~/.duckdb/extensions/v1.5.5/")]
-    ExtensionMissing {
-        name: String,
-        source: Box<duckdb::Error>,
-    },
+    ExtensionMissing { name: String, source: DbError },
     #[error("cannot attach DuckLake catalog `{catalog}` (data path `{data_path}`): {source}")]
     Attach {
         catalog: String,
         data_path: String,
-        source: Box<duckdb::Error>,
+        source: DbError,
     },
     #[error("DuckLake catalog `{catalog}` is in use by another process; a DuckDB-file catalog admits one process at a time (stop the other worker or `ducklake-sink` command, or use a postgres: catalog): {source}")]
-    Locked {
-        catalog: String,
-        source: Box<duckdb::Error>,
-    },
+    Locked { catalog: String, source: DbError },
     /// Creating the schema and the offsets table of a fresh catalog.
     #[error("{context}: {source}")]
-    Init {
-        context: String,
-        source: Box<duckdb::Error>,
-    },
+    Init { context: String, source: DbError },
     #[error("{context}: {source}")]
-    Sql {
-        context: String,
-        source: Box<duckdb::Error>,
-    },
+    Sql { context: String, source: DbError },
     #[error(transparent)]
     Misfit(#[from] Misfit),
     /// Another worker claimed the partition after this one did: this worker is a zombie
@@ -159,7 +166,7 @@ fn sql_err(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> LakeErro
     let context = context.into();
     move |source| LakeError::Sql {
         context,
-        source: Box::new(source),
+        source: DbError::from(source),
     }
 }
 
@@ -251,13 +258,13 @@ impl Lake {
             if source.to_string().contains("Could not set lock") {
                 LakeError::Locked {
                     catalog,
-                    source: Box::new(source),
+                    source: DbError::from(source),
                 }
             } else {
                 LakeError::Attach {
                     catalog,
                     data_path: settings.data_path.clone(),
-                    source: Box::new(source),
+                    source: DbError::from(source),
                 }
             }
         })?;
@@ -293,7 +300,7 @@ impl Lake {
             .execute_batch(&ddl)
             .map_err(|source| LakeError::Init {
                 context: "cannot create the schema and offsets table".into(),
-                source: Box::new(source),
+                source: DbError::from(source),
             })
     }
 
@@ -428,7 +435,7 @@ fn load_extension(conn: &Connection, name: &str) -> Result<(), LakeError> {
     conn.execute_batch(&format!("LOAD {name}"))
         .map_err(|source| LakeError::ExtensionMissing {
             name: name.to_owned(),
-            source: Box::new(source),
+            source: DbError::from(source),
         })
 }
 
@@ -448,7 +455,7 @@ mod tests {
         // Any duckdb::Error carrying `text` in its message; classification reads the text.
         LakeError::Sql {
             context: "test".into(),
-            source: Box::new(duckdb::Error::InvalidParameterName(text.into())),
+            source: DbError::from(duckdb::Error::InvalidParameterName(text.into())),
         }
     }
 
@@ -475,7 +482,7 @@ mod tests {
             "ERROR: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"";
         assert!(LakeError::Init {
             context: "init".into(),
-            source: Box::new(duckdb::Error::InvalidParameterName(race.into())),
+            source: DbError::from(duckdb::Error::InvalidParameterName(race.into())),
         }
         .is_retryable());
         assert!(!sql_error(race).is_retryable());
