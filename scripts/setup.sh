@@ -68,13 +68,22 @@ if ((${#need_ops[@]})); then
     $SUDO chmod 755 "$policy"
     own_policy=1
   fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${need_ops[@]}" >/dev/null
+  installed=0
+  $SUDO apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${need_ops[@]}" >/dev/null \
+    && installed=1
   if [ "$own_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
-  # Under systemd, deb-systemd-invoke may still have started the unit: stop and disable it.
-  if [ -d /run/systemd/system ] && systemctl is-active --quiet prometheus 2>/dev/null; then
+  if [ "$installed" != 1 ]; then log "installing ${need_ops[*]} failed"; exit 1; fi
+  # The package also enables its service at boot; we installed it for the checks only, so
+  # disable it, and stop it should an init system have started it regardless.
+  if [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    if [ -s /run/prometheus/prometheus.pid ]; then
+      $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
   fi
 fi
 
