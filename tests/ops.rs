@@ -400,7 +400,15 @@ fn encode(s: &str) -> String {
 #[test]
 fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
     let broker = Broker::start();
-    let lake = LakeDir::new("ops-prom", "orders", &[("flush.max.records", "5000")]);
+    // Maintenance every 2 s, so the data-file gauge the dashboard plots has a value.
+    let lake = LakeDir::new(
+        "ops-prom",
+        "orders",
+        &[
+            ("flush.max.records", "5000"),
+            ("ducklake.maintenance.interval.ms", "2000"),
+        ],
+    );
     let report = orders(&broker, "orders", 20_000, 4);
     assert_eq!(report.sent, 20_000);
 
@@ -481,6 +489,31 @@ fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
         vec![],
         "alerts fire on a healthy worker"
     );
+
+    // Every dashboard query is valid PromQL that this Prometheus evaluates, with Grafana's
+    // variables filled in as it would.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(docker_dir().join("grafana/dashboards/ducklake-sink.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut queries = Vec::new();
+    dashboard_queries(&dashboard, &mut queries);
+    for q in queries.iter().filter(|q| !q.starts_with("label_values(")) {
+        let promql = q
+            .replace("$__rate_interval", "1m")
+            .replace("$connector", "ops-prom");
+        assert!(!promql.contains('$'), "unfilled variable in {q}");
+        // Rates need two scrapes of a series; give them a few.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while prometheus.query(&promql).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(
+            !prometheus.query(&promql).is_empty(),
+            "{promql}: no data from a worker that ran"
+        );
+    }
 
     worker.signal("TERM");
     assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
