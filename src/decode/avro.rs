@@ -301,13 +301,7 @@ impl Names {
                             logical: Logical::Plain,
                             column: ColumnType::Varchar,
                         };
-                        if let Some(name) = obj.get("name").and_then(Json::as_str) {
-                            let ns = obj
-                                .get("namespace")
-                                .and_then(Json::as_str)
-                                .unwrap_or(namespace);
-                            self.defined.insert(full_name(name, ns), node.clone());
-                        }
+                        self.define(obj, namespace, &node);
                         Ok(node)
                     }
                     "array" => {
@@ -333,13 +327,7 @@ impl Names {
                     }
                     "fixed" => {
                         let node = self.named_or_primitive("bytes", namespace, Some(obj))?;
-                        if let Some(name) = obj.get("name").and_then(Json::as_str) {
-                            let ns = obj
-                                .get("namespace")
-                                .and_then(Json::as_str)
-                                .unwrap_or(namespace);
-                            self.defined.insert(full_name(name, ns), node.clone());
-                        }
+                        self.define(obj, namespace, &node);
                         Ok(node)
                     }
                     other => self.named_or_primitive(other, namespace, Some(obj)),
@@ -351,6 +339,17 @@ impl Names {
 
     /// A primitive type (with the attributes of its object form), or a reference to a named
     /// type defined before.
+    /// Remembers a named enum or fixed under its full name, for later references.
+    fn define(&mut self, obj: &serde_json::Map<String, Json>, namespace: &str, node: &Node) {
+        if let Some(name) = obj.get("name").and_then(Json::as_str) {
+            let ns = obj
+                .get("namespace")
+                .and_then(Json::as_str)
+                .unwrap_or(namespace);
+            self.defined.insert(full_name(name, ns), node.clone());
+        }
+    }
+
     fn named_or_primitive(
         &mut self,
         name: &str,
