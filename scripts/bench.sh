@@ -35,6 +35,8 @@ CDC_KEYS=${BENCH_CDC_KEYS:-100000}
 CDC_FORMAT=${BENCH_CDC_FORMAT:-json}
 
 bash scripts/setup.sh
+# setup.sh may just have fetched the prebuilt libduckdb: pick the build path it used.
+duckdb_build_path
 if [ ! -x /usr/bin/time ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 fi

@@ -15,6 +15,8 @@ PARTITIONS=${DEMO_PARTITIONS:-3}
 CONNECTOR=connector-config/orders.json
 
 bash scripts/setup.sh
+# setup.sh may just have fetched the prebuilt libduckdb: pick the build path it used.
+duckdb_build_path
 
 # The broker keeps its log in memory, so every demo starts a fresh topic; the lake of a
 # previous demo run (whose offsets point into that old topic) is moved aside first.

