@@ -17,6 +17,8 @@ cd "$REPO_ROOT"
 TIMEOUT=${DEMO_TIMEOUT:-90}
 
 bash scripts/setup.sh
+# setup.sh may just have fetched the prebuilt libduckdb: pick the build path it used.
+duckdb_build_path
 
 log() { printf 'cdc-demo: %s\n' "$*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
