@@ -53,7 +53,8 @@ with open(tgz, "rb") as f:
         digest.update(block)
 if digest.hexdigest() != sha512:
     os.remove(tgz)
-    fail(f"{url} has sha512 {digest.hexdigest()}, not the pinned {sha512}")
+    fail(f"{tgz} (from {url}) has sha512 {digest.hexdigest()}, not the pinned {sha512}; "
+         "removed, so the next run downloads it again")
 # Extracted beside DEST and renamed into place: the library appears whole or not at all.
 tmp = tempfile.mkdtemp(prefix=".libduckdb-", dir=os.path.dirname(os.path.abspath(dest)))
 with tarfile.open(tgz) as t:
