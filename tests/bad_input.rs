@@ -221,7 +221,7 @@ fn an_unreachable_catalog_fails_loudly_after_the_retry_timeout() {
         "events",
         &[
             ("ducklake.catalog", &catalog),
-            ("errors.retry.timeout", "2000"),
+            ("errors.retry.timeout", "5000"),
         ],
     );
     let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
