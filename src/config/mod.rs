@@ -6,6 +6,7 @@
 //! file and the key. Nothing here opens a connection.
 
 mod keys;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub use keys::KNOWN_KEYS;
+pub use s3::{ObjectStore, UrlStyle};
 
 use crate::decode::{DecodeSettings, EnvelopeMode};
 
@@ -108,6 +110,9 @@ pub struct ConnectorConfig {
     /// DuckLake catalog string after `ducklake:` (DuckDB file path, `sqlite:…`, `postgres:…`).
     pub catalog: String,
     pub data_path: String,
+    /// The S3-compatible store of an `s3://` data path, with its credentials (`None`: a local
+    /// folder).
+    pub object_store: Option<ObjectStore>,
     pub schema: String,
     pub table_name_format: String,
     pub auto_create: bool,
@@ -368,6 +373,9 @@ impl ConnectorConfig {
         let data_path = raw
             .take("ducklake.data.path")
             .unwrap_or_else(|| "data/".to_owned());
+        let object_store = s3::resolve(&file, &data_path, &raw.s3_keys(), &|name| {
+            std::env::var(name).ok()
+        })?;
         let schema = raw
             .take("ducklake.schema")
             .unwrap_or_else(|| "main".to_owned());
@@ -509,6 +517,7 @@ impl ConnectorConfig {
             value_registry,
             catalog,
             data_path,
+            object_store,
             schema,
             table_name_format,
             auto_create,
@@ -557,6 +566,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("value_registry", &self.value_registry)
             .field("catalog", &redact_catalog(&self.catalog))
             .field("data_path", &self.data_path)
+            .field("object_store", &self.object_store)
             .field("schema", &self.schema)
             .field("table_name_format", &self.table_name_format)
             .field("auto_create", &self.auto_create)
@@ -589,9 +599,43 @@ pub fn redact_catalog(catalog: &str) -> String {
         .join(" ")
 }
 
-/// `text` with the value after every `password=` / `secret=` (any case) replaced: for error
-/// messages of libraries that repeat connection strings.
+/// Secret values known to this process (object-store credentials), scrubbed from any text
+/// [`scrub_secrets`] sees, wherever in it they appear.
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Values shorter than this are not scrubbed by value: they would blank out ordinary words.
+const MIN_SCRUBBED_LEN: usize = 4;
+
+/// Remembers a secret value so that [`scrub_secrets`] removes it from any text.
+pub fn register_secret(value: &str) {
+    if value.len() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    if let Ok(mut secrets) = SECRETS.write() {
+        if !secrets.iter().any(|s| s == value) {
+            secrets.push(value.to_owned());
+            // Longest first, so a secret containing another is replaced whole.
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+}
+
+/// `text` with every registered secret value ([`register_secret`]) and the value after every
+/// `password=` / `secret=` (any case) replaced: for error messages of libraries that repeat
+/// connection strings, requests or statements.
 pub fn scrub_secrets(text: &str) -> String {
+    let mut text = text.to_owned();
+    if let Ok(secrets) = SECRETS.read() {
+        for secret in secrets.iter() {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+    }
+    scrub_assignments(&text)
+}
+
+fn scrub_assignments(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
@@ -686,6 +730,19 @@ impl Raw {
                     &format!("expected true or false, got `{v}`"),
                 )),
             },
+        }
+    }
+
+    /// The `ducklake.s3.*` keys as written; [`s3::resolve`] checks them.
+    fn s3_keys(&mut self) -> s3::S3Keys {
+        s3::S3Keys {
+            endpoint: self.take("ducklake.s3.endpoint"),
+            region: self.take("ducklake.s3.region"),
+            url_style: self.take("ducklake.s3.url.style"),
+            use_ssl: self.take("ducklake.s3.use.ssl"),
+            key_id: self.take("ducklake.s3.access.key.id"),
+            secret: self.take("ducklake.s3.secret.access.key"),
+            session_token: self.take("ducklake.s3.session.token"),
         }
     }
 

@@ -7,6 +7,7 @@ mod apply;
 mod arrow;
 mod lineage;
 mod maintenance;
+mod object_store;
 mod offsets;
 mod schema;
 mod thread;
@@ -17,7 +18,7 @@ use std::path::Path;
 use duckdb::Connection;
 
 use crate::batch::{Batch, TopicPartition};
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, ObjectStore};
 pub use crate::offsets::Claim;
 use crate::offsets::Expect;
 use crate::shape::{Evolution, Misfit, TableColumns};
@@ -64,6 +65,15 @@ pub enum LakeError {
     },
     #[error("DuckLake catalog `{catalog}` is in use by another process; a DuckDB-file catalog admits one process at a time (stop the other worker or `ducklake-sink` command, or use a postgres: catalog): {source}")]
     Locked { catalog: String, source: DbError },
+    /// The object store of the data path refused a request (bad credentials, no such bucket),
+    /// or its secret could not be set up: no retry fixes that.
+    #[error("object store {endpoint}, bucket `{bucket}`: {problem}: {source}")]
+    ObjectStore {
+        endpoint: String,
+        bucket: String,
+        problem: String,
+        source: DbError,
+    },
     /// Creating the schema and the offsets table of a fresh catalog.
     #[error("{context}: {source}")]
     Init { context: String, source: DbError },
@@ -108,9 +118,36 @@ impl LakeError {
         }
     }
 
+    /// An error whose text shows the object store rejecting a request (HTTP 4xx but 408/429)
+    /// becomes [`LakeError::ObjectStore`], naming the endpoint and the bucket.
+    pub fn with_store(self, store: Option<&ObjectStore>) -> Self {
+        let Some(store) = store else { return self };
+        let status = match &self {
+            Self::Sql { source, .. } | Self::Init { source, .. } | Self::Attach { source, .. } => {
+                match object_store::failure(&source.to_string()) {
+                    Some(object_store::Failure::Rejected(status)) => status,
+                    _ => return self,
+                }
+            }
+            _ => return self,
+        };
+        match self {
+            Self::Sql { source, .. } | Self::Init { source, .. } | Self::Attach { source, .. } => {
+                Self::ObjectStore {
+                    endpoint: store.endpoint_name(),
+                    bucket: store.bucket.clone(),
+                    problem: object_store::rejection(status, store),
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Failures that a later attempt may not hit (catalog unreachable or restarting, commit
-    /// conflicts between workers, a catalog being initialised by another worker). Judged by
-    /// DuckDB's error text: its error codes do not tell these apart.
+    /// conflicts between workers, a catalog being initialised by another worker, an object
+    /// store unreachable or failing on its side). Judged by DuckDB's error text: its error
+    /// codes do not tell these apart.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Locked { .. } | Self::InjectedAfterCommit => true,
@@ -138,8 +175,14 @@ impl LakeError {
 
 /// Failures a later attempt may not hit, by what happened (DuckDB's error codes do not tell
 /// them apart). "IO Error" alone is not one: it also covers deterministic failures (a value
-/// Parquet cannot store).
+/// Parquet cannot store). An object store's answer decides first: its client errors read
+/// "Unable to connect to URL … (HTTP code 403)".
 fn transient(text: &str) -> bool {
+    match object_store::failure(text) {
+        Some(object_store::Failure::Transient) => return true,
+        Some(object_store::Failure::Rejected(_)) => return false,
+        None => {}
+    }
     [
         "onflict",
         "Failed to commit",
@@ -198,6 +241,8 @@ pub struct LakeSettings {
     pub connector: String,
     pub catalog: String,
     pub data_path: String,
+    /// The store and credentials of an `s3://` data path.
+    pub object_store: Option<ObjectStore>,
     pub schema: String,
     pub evolution: Evolution,
     pub data_inlining_row_limit: u64,
@@ -209,6 +254,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             connector: c.name.clone(),
             catalog: c.catalog.clone(),
             data_path: c.data_path.clone(),
+            object_store: c.object_store.clone(),
             schema: c.schema.clone(),
             evolution: c.evolution(),
             data_inlining_row_limit: c.data_inlining_row_limit,
@@ -225,8 +271,13 @@ pub struct Lake {
 
 impl Lake {
     /// Opens DuckDB in memory, loads DuckLake (offline) and attaches the catalog, creating the
-    /// schema and the offsets table when missing.
+    /// schema and the offsets table when missing. An `s3://` data path gets its secret first.
     pub fn open(settings: LakeSettings) -> Result<Self, LakeError> {
+        let store = settings.object_store.clone();
+        Self::open_inner(settings).map_err(|e| e.with_store(store.as_ref()))
+    }
+
+    fn open_inner(settings: LakeSettings) -> Result<Self, LakeError> {
         let conn = Connection::open_in_memory().map_err(sql_err("cannot start DuckDB"))?;
         // Extensions come from the local extension directory (scripts/setup.sh); never try
         // the network, whose failure would only hide the real problem.
@@ -242,9 +293,11 @@ impl Lake {
         } else {
             create_parent_dir(catalog);
         }
-        let local_data = !settings.data_path.contains("://");
-        if local_data {
-            let _ = std::fs::create_dir_all(&settings.data_path);
+        match &settings.object_store {
+            Some(store) => object_store::configure(&conn, store, &settings.data_path)?,
+            None => {
+                let _ = std::fs::create_dir_all(&settings.data_path);
+            }
         }
         let attach = format!(
             "ATTACH {} AS {} (DATA_PATH {}, DATA_INLINING_ROW_LIMIT {})",

@@ -90,7 +90,8 @@ impl Worker {
                     Ok(lake) => op(self.lake.insert(lake), attempt > 0),
                     Err(e) => Err(e),
                 },
-            };
+            }
+            .map_err(|e| e.with_store(self.settings.object_store.as_ref()));
             match result {
                 Ok(v) => {
                     if attempt > 0 {
