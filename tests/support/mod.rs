@@ -5,6 +5,7 @@
 
 pub mod debezium;
 pub mod registry;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::io::Read;
