@@ -349,12 +349,23 @@ fn a_ten_second_store_outage_mid_stream_is_retried_without_loss() {
     std::thread::sleep(Duration::from_secs(8));
     let during = committed();
     proxy.restore();
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker stopped during the outage:\n{}",
+        worker.log_text()
+    );
     assert_eq!(during, cut_at, "records committed while the store was away");
     assert!(during < n, "everything was committed before the outage");
     producer.join().unwrap();
 
     let deadline = Instant::now() + MINUTE * 2;
-    while committed() < n {
+    loop {
+        if let Some(status) = worker.child.try_wait().unwrap() {
+            panic!("the worker stopped ({status}):\n{}", worker.log_text());
+        }
+        if committed() >= n {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "{} of {n} committed after the outage:\n{}",
