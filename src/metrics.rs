@@ -7,8 +7,8 @@
 //! process), registered once at construction:
 //! - counters, the run gauges and the flush histograms are `prometheus` vectors; every update
 //!   moves what it changed in the stats into them (a counter by the amount its stat grew);
-//! - freshness and consumer lag are computed from the stats at scrape time by a
-//!   [`Collector`], so a revoked partition's lag series goes with it.
+//! - freshness, consumer lag and the record freshness histogram are computed from the stats
+//!   at scrape time by a [`Collector`], so a revoked partition's lag series goes with it.
 //!
 //! Labels are bounded: connector, topic, partition, table, flush reason, skip reason, failing
 //! stage, outcome.
@@ -18,10 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::batch::TimestampRuns;
 
 /// Connector lifecycle, with Kafka Connect's state names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,13 @@ const RECORDS: &[f64] = &[
     500_000.0,
     1_000_000.0,
 ];
+/// Bucket bounds of the record freshness histogram (seconds): fine from 0.5 s to 10 s, where
+/// a p99 target of a few seconds is read, then coarse up to an hour.
+pub const FRESHNESS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0,
+    60.0, 300.0, 900.0, 3600.0,
+];
+
 /// Observations of one histogram of one connector, moved into the exported histogram by the
 /// next [`Metrics::update`] (the count and sum stay, for readers of a snapshot).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,6 +82,50 @@ impl Histogram {
         self.count += 1;
         self.sum += v;
         self.pending.push(v);
+    }
+}
+
+/// A histogram whose observations carry a weight: each committed record's age, counted
+/// per run of equal timestamps instead of one call per record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedHistogram {
+    /// Per bucket of [`FRESHNESS`] plus the overflow, not cumulative.
+    counts: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Default for WeightedHistogram {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; FRESHNESS.len() + 1],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+}
+
+impl WeightedHistogram {
+    pub fn observe(&mut self, v: f64, weight: u64) {
+        let i = FRESHNESS.partition_point(|b| *b < v);
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += weight;
+        }
+        self.count += weight;
+        self.sum += v * weight as f64;
+    }
+
+    /// Cumulative count per bound of [`FRESHNESS`].
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut total = 0;
+        FRESHNESS
+            .iter()
+            .zip(&self.counts)
+            .map(|(b, n)| {
+                total += n;
+                (*b, total)
+            })
+            .collect()
     }
 }
 
@@ -107,6 +160,8 @@ pub struct ConnectorStats {
     pub flushes: BTreeMap<&'static str, u64>,
     pub flush_seconds: Histogram,
     pub flush_records: Histogram,
+    /// Per topic, each committed record's age at commit (commit time − Kafka timestamp).
+    pub record_freshness: BTreeMap<String, WeightedHistogram>,
     pub lake_retries: u64,
     pub commit_conflicts: u64,
     pub fenced: u64,
@@ -134,6 +189,7 @@ impl Default for ConnectorStats {
             flushes: BTreeMap::new(),
             flush_seconds: Histogram::default(),
             flush_records: Histogram::default(),
+            record_freshness: BTreeMap::new(),
             lake_retries: 0,
             commit_conflicts: 0,
             fenced: 0,
@@ -142,6 +198,26 @@ impl Default for ConnectorStats {
             last_snapshot: None,
             newest_committed_ms: None,
             partitions: BTreeMap::new(),
+        }
+    }
+}
+
+impl ConnectorStats {
+    /// Counts the records of `topic` committed at `committed_at_ms` (Unix ms) with their
+    /// Kafka timestamps. A timestamp ahead of the commit (a producer's clock running fast)
+    /// counts as age 0.
+    pub fn observe_freshness(&mut self, topic: &str, committed_at_ms: i64, runs: &TimestampRuns) {
+        if runs.records() == 0 {
+            return;
+        }
+        if !self.record_freshness.contains_key(topic) {
+            self.record_freshness
+                .insert(topic.to_owned(), WeightedHistogram::default());
+        }
+        if let Some(h) = self.record_freshness.get_mut(topic) {
+            for (ts, n) in runs.runs() {
+                h.observe(committed_at_ms.saturating_sub(ts).max(0) as f64 / 1000.0, n);
+            }
         }
     }
 }
@@ -422,7 +498,8 @@ impl Exported {
 }
 
 /// The families computed from the stats at scrape time: freshness (now − newest committed
-/// record timestamp) and consumer lag of the partitions held now.
+/// record timestamp), consumer lag of the partitions held now, and the record freshness
+/// histogram.
 struct ScrapeTime {
     connectors: Arc<Mutex<BTreeMap<String, ConnectorStats>>>,
     freshness: Opts,
@@ -433,6 +510,11 @@ struct ScrapeTime {
 
 const FRESHNESS_LABELS: &[&str] = &["connector"];
 const LAG_LABELS: &[&str] = &["connector", "topic", "partition"];
+const RECORD_FRESHNESS: (&str, &str) = (
+    "ducklake_sink_record_freshness_seconds",
+    "Age of each committed record at its commit (commit time minus the record's Kafka timestamp), per topic.",
+);
+
 impl ScrapeTime {
     fn new(connectors: Arc<Mutex<BTreeMap<String, ConnectorStats>>>) -> prometheus::Result<Self> {
         let freshness = Opts::new(
@@ -443,12 +525,18 @@ impl ScrapeTime {
             "ducklake_sink_consumer_lag",
             "High watermark minus the lake's next offset, per assigned partition.",
         );
-        let descs: Vec<Desc> = GaugeVec::new(freshness.clone(), FRESHNESS_LABELS)?
+        let mut descs: Vec<Desc> = GaugeVec::new(freshness.clone(), FRESHNESS_LABELS)?
             .desc()
             .into_iter()
             .chain(IntGaugeVec::new(lag.clone(), LAG_LABELS)?.desc())
             .cloned()
             .collect();
+        descs.push(Desc::new(
+            RECORD_FRESHNESS.0.to_owned(),
+            RECORD_FRESHNESS.1.to_owned(),
+            vec!["connector".to_owned(), "topic".to_owned()],
+            Default::default(),
+        )?);
         Ok(Self {
             connectors,
             freshness,
@@ -461,6 +549,10 @@ impl ScrapeTime {
         let now = now_ms();
         let freshness = GaugeVec::new(self.freshness.clone(), FRESHNESS_LABELS)?;
         let lag = IntGaugeVec::new(self.lag.clone(), LAG_LABELS)?;
+        let mut histogram = MetricFamily::default();
+        histogram.set_name(RECORD_FRESHNESS.0.to_owned());
+        histogram.set_help(RECORD_FRESHNESS.1.to_owned());
+        histogram.set_field_type(MetricType::HISTOGRAM);
         let all = self
             .connectors
             .lock()
@@ -478,12 +570,44 @@ impl ScrapeTime {
                         .set(behind.max(0));
                 }
             }
+            for (topic, h) in &s.record_freshness {
+                histogram.mut_metric().push(weighted(c, topic, h));
+            }
         }
         drop(all);
         let mut families = freshness.collect();
         families.extend(lag.collect());
+        families.push(histogram);
         Ok(families)
     }
+}
+
+/// One series of the record freshness histogram.
+fn weighted(connector: &str, topic: &str, h: &WeightedHistogram) -> proto::Metric {
+    let label = |name: &str, value: &str| {
+        let mut l = proto::LabelPair::default();
+        l.set_name(name.to_owned());
+        l.set_value(value.to_owned());
+        l
+    };
+    let buckets = h
+        .cumulative()
+        .into_iter()
+        .map(|(bound, n)| {
+            let mut b = proto::Bucket::default();
+            b.set_upper_bound(bound);
+            b.set_cumulative_count(n);
+            b
+        })
+        .collect();
+    let mut p = proto::Histogram::default();
+    p.set_bucket(buckets);
+    p.set_sample_count(h.count);
+    p.set_sample_sum(h.sum);
+    let mut m = proto::Metric::default();
+    m.set_label(vec![label("connector", connector), label("topic", topic)]);
+    m.set_histogram(p);
+    m
 }
 
 impl Collector for ScrapeTime {
@@ -773,6 +897,53 @@ mod tests {
         .unwrap_or_default();
         assert!((3.0..4.0).contains(&first), "{first}");
         assert!(second >= first + 0.04, "{first} then {second}");
+    }
+
+    #[test]
+    fn record_freshness_counts_every_record_at_its_age() {
+        let m = Metrics::default();
+        let committed = 1_700_000_010_000_i64;
+        let mut runs = TimestampRuns::default();
+        // 3 records 0.3 s old, 2 records 4 s old, 1 from a clock 2 s ahead.
+        for ts in [
+            committed - 300,
+            committed - 300,
+            committed - 300,
+            committed - 4_000,
+            committed - 4_000,
+            committed + 2_000,
+        ] {
+            runs.add(ts);
+        }
+        m.update("c", |s| s.observe_freshness("orders", committed, &runs));
+        let text = m.render();
+        let series = |suffix: &str, le: Option<&str>| {
+            let mut labels = vec![("connector", "c"), ("topic", "orders")];
+            labels.extend(le.map(|le| ("le", le)));
+            value(
+                &text,
+                &format!("ducklake_sink_record_freshness_seconds{suffix}"),
+                &labels,
+            )
+        };
+        assert!(text.contains("# TYPE ducklake_sink_record_freshness_seconds histogram\n"));
+        assert_eq!(series("_count", None), Some(6.0), "{text}");
+        assert_eq!(series("_sum", None), Some(3.0 * 0.3 + 2.0 * 4.0));
+        assert_eq!(series("_bucket", Some("0.05")), Some(1.0));
+        assert_eq!(series("_bucket", Some("0.25")), Some(1.0));
+        assert_eq!(series("_bucket", Some("0.5")), Some(4.0));
+        assert_eq!(series("_bucket", Some("3")), Some(4.0));
+        assert_eq!(series("_bucket", Some("4")), Some(6.0));
+        assert_eq!(series("_bucket", Some("+Inf")), Some(6.0));
+        // Nothing committed for a topic: no series.
+        assert_eq!(
+            value(
+                &text,
+                "ducklake_sink_record_freshness_seconds_count",
+                &[("connector", "c"), ("topic", "other")]
+            ),
+            None
+        );
     }
 
     #[test]

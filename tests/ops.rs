@@ -411,6 +411,7 @@ fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
             ("ducklake.maintenance.interval.ms", "2000"),
         ],
     );
+    let started = Instant::now();
     let report = orders(&broker, "orders", 20_000, 4);
     assert_eq!(report.sent, 20_000);
 
@@ -459,6 +460,65 @@ fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
         ),
         "{page}"
     );
+
+    // Every committed record's age at its commit is in the freshness histogram, and none is
+    // older than the test: its p99 (read the way the dashboard does) and mean are plausible.
+    let wall = started.elapsed().as_secs_f64();
+    let record_freshness =
+        |suffix: &str| format!("sum(ducklake_sink_record_freshness_seconds{suffix}{{{conn}}})");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while prometheus.value(&record_freshness("_count")) != Some(20_000.0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        prometheus.value(&record_freshness("_count")),
+        Some(20_000.0)
+    );
+    let mean = prometheus.value(&record_freshness("_sum")).unwrap() / 20_000.0;
+    assert!(
+        mean > 0.0 && mean <= wall,
+        "mean record age {mean} s, test ran {wall} s"
+    );
+    let p99 = prometheus
+        .value(&format!(
+            "histogram_quantile(0.99, sum by (le) (ducklake_sink_record_freshness_seconds_bucket{{{conn}}}))"
+        ))
+        .unwrap();
+    // The quantile is interpolated inside its bucket: bounded by the first bound past `wall`.
+    let page = http_get(&target, "/metrics").1;
+    let bounds: Vec<f64> = page
+        .lines()
+        .filter(|l| l.starts_with("ducklake_sink_record_freshness_seconds_bucket{"))
+        .filter_map(|l| {
+            let (series, _) = l.rsplit_once(' ')?;
+            let (_, labels) = parse_series(series)?;
+            labels.into_iter().find(|(k, _)| k == "le")?.1.parse().ok()
+        })
+        .collect();
+    let cap = bounds
+        .iter()
+        .copied()
+        .filter(|b| *b >= wall)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        p99 > 0.0 && p99 <= cap,
+        "p99 {p99} s, test ran {wall} s, bounds {bounds:?}"
+    );
+    eprintln!("record age at commit: p99 {p99:.2} s, mean {mean:.2} s; test ran {wall:.1} s");
+    if cap.is_finite() {
+        assert_eq!(
+            sample(
+                &page,
+                &format!(
+                    r#"ducklake_sink_record_freshness_seconds_bucket{{connector="ops-prom",topic="orders",le="{cap}"}}"#
+                )
+            ),
+            Some(20_000.0),
+            "{page}"
+        );
+    }
 
     // The alert rules loaded and evaluate cleanly against real series; a drained, running
     // worker fires none of them.
