@@ -297,6 +297,74 @@ impl Target<'_> {
     }
 }
 
+/// Kafka timestamps of one partition's records in a batch, as runs of equal values: what the
+/// freshness histogram needs (every committed record's age at commit) in bounded memory and
+/// with O(1) work per record. Timestamps are rounded down to multiples of 2^`shift` ms; when
+/// there would be more than [`TimestampRuns::MAX_RUNS`] runs, the rounding doubles until at
+/// most half of that remain, so a record's age is overstated by less than 2^`shift` ms (within
+/// a flush of a few seconds at any rate, a few ms).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimestampRuns {
+    /// (timestamp >> shift, records), in arrival order; equal neighbours are merged.
+    runs: Vec<(i64, u64)>,
+    shift: u32,
+}
+
+impl TimestampRuns {
+    pub const MAX_RUNS: usize = 256;
+
+    pub fn add(&mut self, timestamp_ms: i64) {
+        if let Some(last) = self.runs.last_mut() {
+            if last.0 == timestamp_ms >> self.shift {
+                last.1 += 1;
+                return;
+            }
+        }
+        if self.runs.len() >= Self::MAX_RUNS {
+            self.coarsen();
+            if let Some(last) = self.runs.last_mut() {
+                if last.0 == timestamp_ms >> self.shift {
+                    last.1 += 1;
+                    return;
+                }
+            }
+        }
+        self.runs.push((timestamp_ms >> self.shift, 1));
+    }
+
+    /// Merges equal timestamps wherever they are (order does not matter to the histogram),
+    /// then rounds to twice the unit until at most half the runs remain.
+    fn coarsen(&mut self) {
+        self.runs.sort_unstable_by_key(|r| r.0);
+        let mut shift = 0;
+        loop {
+            let mut merged: Vec<(i64, u64)> = Vec::with_capacity(self.runs.len());
+            for (key, n) in self.runs.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if last.0 == key >> shift => last.1 += n,
+                    _ => merged.push((key >> shift, n)),
+                }
+            }
+            self.runs = merged;
+            self.shift += shift;
+            if self.runs.len() <= Self::MAX_RUNS / 2 || self.shift >= 63 {
+                return;
+            }
+            shift = 1;
+        }
+    }
+
+    /// (timestamp in ms, rounded down; records with it).
+    pub fn runs(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.runs.iter().map(|&(key, n)| (key << self.shift, n))
+    }
+
+    /// Records counted.
+    pub fn records(&self) -> u64 {
+        self.runs.iter().map(|r| r.1).sum()
+    }
+}
+
 /// Where a record sits and what it weighs, for the batch's offset bookkeeping.
 #[derive(Debug, Clone, Copy)]
 pub struct Position<'a> {
@@ -387,6 +455,7 @@ impl Batch {
                     records: 0,
                     max_timestamp_ms: None,
                     last_timestamp_ms: None,
+                    timestamps: TimestampRuns::default(),
                 },
             );
         }
@@ -400,6 +469,7 @@ impl Batch {
         range.records += 1;
         if let Some(ts) = timestamp_ms {
             range.max_timestamp_ms = Some(range.max_timestamp_ms.map_or(ts, |m| m.max(ts)));
+            range.timestamps.add(ts);
         }
     }
 
@@ -603,9 +673,60 @@ mod tests {
                 records: 2,
                 max_timestamp_ms: Some(5),
                 last_timestamp_ms: Some(3),
+                timestamps: {
+                    let mut runs = TimestampRuns::default();
+                    runs.add(5);
+                    runs.add(3);
+                    runs
+                },
             }
         );
         assert_eq!(b.offsets[&tp(0)].next_offset(), 12);
+    }
+
+    #[test]
+    fn timestamp_runs_merge_equal_neighbours_and_stay_bounded() {
+        let mut runs = TimestampRuns::default();
+        for ts in [7, 7, 7, 9, 9, 7] {
+            runs.add(ts);
+        }
+        assert_eq!(
+            runs.runs().collect::<Vec<_>>(),
+            vec![(7, 3), (9, 2), (7, 1)]
+        );
+
+        // 100,000 records over 10 s, one timestamp in ten out of order by up to 50 ms.
+        let mut runs = TimestampRuns::default();
+        let start = 1_700_000_000_000_i64;
+        let mut exact: Vec<i64> = Vec::new();
+        for i in 0..100_000_i64 {
+            let ts = start + i / 10 - if i % 10 == 3 { i % 50 } else { 0 };
+            exact.push(ts);
+            runs.add(ts);
+        }
+        let got: Vec<(i64, u64)> = runs.runs().collect();
+        assert!(got.len() <= TimestampRuns::MAX_RUNS, "{} runs", got.len());
+        assert_eq!(runs.records(), 100_000);
+        // Rounded down by less than the unit: the oldest and newest are within it.
+        let unit = 1_i64 << runs.shift;
+        assert!(unit <= 128, "unit {unit} ms for a 10 s batch");
+        let (oldest, newest) = (exact.iter().min().unwrap(), exact.iter().max().unwrap());
+        let (lo, hi) = (
+            got.iter().map(|r| r.0).min().unwrap(),
+            got.iter().map(|r| r.0).max().unwrap(),
+        );
+        assert!(lo <= *oldest && oldest - lo < unit, "{lo} vs {oldest}");
+        assert!(hi <= *newest && newest - hi < unit, "{hi} vs {newest}");
+        // Each record is counted at its own timestamp rounded down.
+        let mut want: BTreeMap<i64, u64> = BTreeMap::new();
+        for ts in exact {
+            *want.entry(ts - ts.rem_euclid(unit)).or_default() += 1;
+        }
+        let mut have: BTreeMap<i64, u64> = BTreeMap::new();
+        for (ts, n) in got {
+            *have.entry(ts).or_default() += n;
+        }
+        assert_eq!(have, want);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct OffsetRange {
     /// Timestamp of the record at `last`: stored with the offsets so a restart can tell
     /// whether the log still holds the same records (topic deleted and recreated).
     pub last_timestamp_ms: Option<i64>,
+    /// The records' timestamps, for the freshness histogram (not stored in the lake).
+    pub timestamps: crate::batch::TimestampRuns,
 }
 
 impl OffsetRange {

@@ -78,6 +78,8 @@ struct Inflight {
     records: usize,
     accounting: Accounting,
     newest_timestamp_ms: Option<i64>,
+    /// Per topic, its records' timestamps, for the freshness histogram.
+    timestamps: Vec<(String, crate::batch::TimestampRuns)>,
     reason: &'static str,
     started: Instant,
 }
@@ -794,7 +796,12 @@ impl Pipeline {
         // Every record this flush skips as dead-lettered is in the DLQ before the offsets
         // move past it.
         self.dead_letters.settle().await?;
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        let timestamps = batch
+            .offsets
+            .iter_mut()
+            .map(|(tp, r)| (tp.topic.clone(), std::mem::take(&mut r.timestamps)))
+            .collect();
         let offsets = batch
             .offsets
             .iter()
@@ -819,6 +826,7 @@ impl Pipeline {
             records,
             accounting,
             newest_timestamp_ms,
+            timestamps,
             reason,
             started: Instant::now(),
         });
@@ -861,6 +869,10 @@ impl Pipeline {
             m.last_snapshot = outcome.snapshot_id.or(m.last_snapshot);
             if let Some(ts) = done.newest_timestamp_ms {
                 m.newest_committed_ms = Some(m.newest_committed_ms.map_or(ts, |old| old.max(ts)));
+            }
+            let committed_at = crate::metrics::now_ms();
+            for (topic, runs) in &done.timestamps {
+                m.observe_freshness(topic, committed_at, runs);
             }
             for (tp, next) in &done.offsets {
                 m.partitions

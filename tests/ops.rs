@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ducklake_sink::gen::{produce_orders, OrdersOptions, ProduceReport};
-use support::{http_get, runtime, Broker, LakeDir, Worker};
+use std::collections::BTreeMap;
+
+use ducklake_sink::gen::{create_topic, produce_orders, OrdersOptions, ProduceReport};
+use support::{http_get, parse_series, produce_keyed, runtime, sample, Broker, LakeDir, Worker};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -409,6 +411,7 @@ fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
             ("ducklake.maintenance.interval.ms", "2000"),
         ],
     );
+    let started = Instant::now();
     let report = orders(&broker, "orders", 20_000, 4);
     assert_eq!(report.sent, 20_000);
 
@@ -457,6 +460,65 @@ fn a_real_prometheus_scrapes_the_worker_and_sees_it_drain() {
         ),
         "{page}"
     );
+
+    // Every committed record's age at its commit is in the freshness histogram, and none is
+    // older than the test: its p99 (read the way the dashboard does) and mean are plausible.
+    let wall = started.elapsed().as_secs_f64();
+    let record_freshness =
+        |suffix: &str| format!("sum(ducklake_sink_record_freshness_seconds{suffix}{{{conn}}})");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while prometheus.value(&record_freshness("_count")) != Some(20_000.0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        prometheus.value(&record_freshness("_count")),
+        Some(20_000.0)
+    );
+    let mean = prometheus.value(&record_freshness("_sum")).unwrap() / 20_000.0;
+    assert!(
+        mean > 0.0 && mean <= wall,
+        "mean record age {mean} s, test ran {wall} s"
+    );
+    let p99 = prometheus
+        .value(&format!(
+            "histogram_quantile(0.99, sum by (le) (ducklake_sink_record_freshness_seconds_bucket{{{conn}}}))"
+        ))
+        .unwrap();
+    // The quantile is interpolated inside its bucket: bounded by the first bound past `wall`.
+    let page = http_get(&target, "/metrics").1;
+    let bounds: Vec<f64> = page
+        .lines()
+        .filter(|l| l.starts_with("ducklake_sink_record_freshness_seconds_bucket{"))
+        .filter_map(|l| {
+            let (series, _) = l.rsplit_once(' ')?;
+            let (_, labels) = parse_series(series)?;
+            labels.into_iter().find(|(k, _)| k == "le")?.1.parse().ok()
+        })
+        .collect();
+    let cap = bounds
+        .iter()
+        .copied()
+        .filter(|b| *b >= wall)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        p99 > 0.0 && p99 <= cap,
+        "p99 {p99} s, test ran {wall} s, bounds {bounds:?}"
+    );
+    eprintln!("record age at commit: p99 {p99:.2} s, mean {mean:.2} s; test ran {wall:.1} s");
+    if cap.is_finite() {
+        assert_eq!(
+            sample(
+                &page,
+                &format!(
+                    r#"ducklake_sink_record_freshness_seconds_bucket{{connector="ops-prom",topic="orders",le="{cap}"}}"#
+                )
+            ),
+            Some(20_000.0),
+            "{page}"
+        );
+    }
 
     // The alert rules loaded and evaluate cleanly against real series; a drained, running
     // worker fires none of them.
@@ -582,6 +644,216 @@ fn every_metric_the_dashboard_and_alerts_query_is_in_a_real_scrape() {
         missing.is_empty(),
         "queried by the dashboard or alerts but not in a scrape: {missing:?}\nscrape:\n{page}"
     );
+}
+
+/// The README's metrics table: name → (type, labels).
+fn readme_metrics() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let table = readme
+        .split("| metric | type | labels | meaning |")
+        .nth(1)
+        .expect("no metrics table in README.md");
+    table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let labels = cells[3].split(',').map(|s| s.trim().to_owned()).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                (cells[2].to_owned(), labels),
+            )
+        })
+        .collect()
+}
+
+/// The families of a Prometheus text page: name → (type, the label names of each series,
+/// without a histogram's `le`).
+fn scraped_families(page: &str) -> BTreeMap<String, (String, BTreeSet<BTreeSet<String>>)> {
+    let mut families: BTreeMap<String, (String, BTreeSet<BTreeSet<String>>)> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, kind)| (name.to_owned(), (kind.to_owned(), BTreeSet::new())))
+        .collect();
+    for line in page
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, _) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = parse_series(series).unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| name.strip_suffix(suffix))
+            .find(|base| families.get(*base).is_some_and(|f| f.0 == "histogram"))
+            .unwrap_or(&name)
+            .to_owned();
+        let names = labels
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k != "le")
+            .collect();
+        families
+            .get_mut(&family)
+            .unwrap_or_else(|| panic!("{name} has no # TYPE line:\n{page}"))
+            .1
+            .insert(names);
+    }
+    families
+}
+
+#[test]
+fn the_readme_metrics_table_and_a_real_scrape_agree() {
+    let documented = readme_metrics();
+    assert!(documented.len() >= 20, "{documented:?}");
+
+    // A CDC topic whose records take every path a metric counts: upserts, an update, a
+    // delete and its tombstone, a truncate, a record that does not decode (set aside with
+    // errors.tolerance=all); maintenance sets the data-file gauge.
+    let broker = Broker::start();
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "users", 1))
+        .unwrap();
+    let key = |id: i64| Some(format!(r#"{{"id":{id}}}"#));
+    let change = |op: &str, before: Option<i64>, after: Option<i64>| {
+        let row = |id: Option<i64>| {
+            id.map_or("null".to_owned(), |id| {
+                format!(r#"{{"id":{id},"name":"n{id}"}}"#)
+            })
+        };
+        Some(format!(
+            r#"{{"before":{},"after":{},"op":"{op}","source":{{"db":"shop","table":"users"}},"ts_ms":1700000000000}}"#,
+            row(before),
+            row(after)
+        ))
+    };
+    // In rounds, each committed before the next, so the delete is not folded into one flush
+    // with the insert of its key, nor the truncate with anything.
+    let rounds = vec![
+        vec![
+            (key(1), change("c", None, Some(1))),
+            (key(2), change("c", None, Some(2))),
+            (key(1), change("u", Some(1), Some(1))),
+        ],
+        vec![
+            (key(2), change("d", Some(2), None)),
+            (key(2), None),
+            (
+                None,
+                Some(r#"{"before":null,"after":null,"op":"m","source":{"db":"shop","table":"users"},"message":{"prefix":"p","content":"eA=="}}"#.to_owned()),
+            ),
+            (key(4), Some("not json".to_owned())),
+            (key(5), change("c", None, Some(5))),
+        ],
+        vec![(
+            None,
+            Some(r#"{"before":null,"after":null,"op":"t","source":{"db":"shop","table":"users"}}"#.to_owned()),
+        )],
+    ];
+    let lake = LakeDir::new(
+        "ops-readme",
+        "users",
+        &[
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("key.converter.schemas.enable", "false"),
+            ("insert.mode", "upsert"),
+            ("pk.mode", "record_key"),
+            ("delete.enabled", "true"),
+            ("truncate.enabled", "true"),
+            ("errors.tolerance", "all"),
+            ("table.name.format", "${source.table}"),
+            ("flush.max.records", "2"),
+            ("ducklake.maintenance.interval.ms", "1000"),
+        ],
+    );
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    let addr = worker.http_addr();
+    let committed = |page: &str| -> f64 {
+        ["written", "deleted", "skipped", "dead_lettered"]
+            .iter()
+            .filter_map(|o| {
+                sample(
+                    page,
+                    &format!(
+                        r#"ducklake_sink_records_committed_total{{connector="ops-readme",outcome="{o}"}}"#
+                    ),
+                )
+            })
+            .sum()
+    };
+    let mut total = 0.0;
+    for round in &rounds {
+        produce_keyed(&broker.bootstrap, "users", 0, round);
+        total += round.len() as f64;
+        let deadline = Instant::now() + MINUTE;
+        while committed(&http_get(&addr, "/metrics").1) < total && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    let deadline = Instant::now() + MINUTE;
+    let mut page = String::new();
+    let mut scraped = BTreeMap::new();
+    while Instant::now() < deadline {
+        page = http_get(&addr, "/metrics").1;
+        scraped = scraped_families(&page);
+        let all_there = documented
+            .keys()
+            .all(|n| scraped.get(n).is_some_and(|f| !f.1.is_empty()));
+        if committed(&page) == total && all_there {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The records took the paths the test meant them to.
+    for (series, want) in [
+        (
+            r#"ducklake_sink_rows_deleted_total{connector="ops-readme",table="users"}"#,
+            1.0,
+        ),
+        (
+            r#"ducklake_sink_truncates_total{connector="ops-readme",table="users"}"#,
+            1.0,
+        ),
+        (
+            r#"ducklake_sink_records_skipped_total{connector="ops-readme",reason="logical decoding message"}"#,
+            1.0,
+        ),
+        (
+            r#"ducklake_sink_records_committed_total{connector="ops-readme",outcome="dead_lettered"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            sample(&page, series),
+            Some(want),
+            "{series}\n{page}\n{}",
+            worker.log_text()
+        );
+    }
+    let scraped_names: BTreeSet<&String> = scraped
+        .keys()
+        .filter(|n| n.starts_with("ducklake_sink_"))
+        .collect();
+    let documented_names: BTreeSet<&String> = documented.keys().collect();
+    assert_eq!(
+        scraped_names, documented_names,
+        "metric names: scrape vs README table\n{page}"
+    );
+    for (name, (kind, labels)) in &documented {
+        let (scraped_kind, series_labels) = &scraped[name];
+        assert_eq!(scraped_kind, kind, "type of {name}");
+        assert_eq!(
+            series_labels,
+            &BTreeSet::from([labels.clone()]),
+            "labels of {name}: every series has exactly the README's labels"
+        );
+    }
+    worker.signal("TERM");
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
 }
 
 #[test]

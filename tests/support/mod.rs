@@ -364,14 +364,55 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The value of one sample line (`name{labels} value`) of a Prometheus text page.
+/// The value of one sample of a Prometheus text page: `series` is `name{labels}` (or `name`),
+/// its labels matched in any order (the exposition format does not fix their order).
 pub fn sample(page: &str, series: &str) -> Option<f64> {
+    let want = parse_series(series)?;
     page.lines()
+        .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
+            let (s, value) = l.rsplit_once(' ')?;
+            (parse_series(s)? == want).then_some(value)
         })
         .and_then(|v| v.parse().ok())
+}
+
+/// `name{k="v",...}` as the name and its labels sorted by name (values unescaped).
+pub fn parse_series(s: &str) -> Option<(String, Vec<(String, String)>)> {
+    let Some((name, rest)) = s.split_once('{') else {
+        return Some((s.to_owned(), Vec::new()));
+    };
+    let mut labels = Vec::new();
+    let mut chars = rest.chars();
+    loop {
+        let mut key = String::new();
+        for c in chars.by_ref() {
+            match c {
+                '=' => break,
+                '}' if key.is_empty() => {
+                    labels.sort();
+                    return Some((name.to_owned(), labels));
+                }
+                ',' => {}
+                c => key.push(c),
+            }
+        }
+        if chars.next()? != '"' {
+            return None;
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next()? {
+                '\\' => match chars.next()? {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((key, value));
+    }
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
