@@ -14,6 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub enum State {
     Unassigned,
     Running,
+    /// Paused over REST: assigned and in the group, fetching nothing.
+    Paused,
     Stopped,
     Failed,
 }
@@ -23,6 +25,7 @@ impl State {
         match self {
             Self::Unassigned => "UNASSIGNED",
             Self::Running => "RUNNING",
+            Self::Paused => "PAUSED",
             Self::Stopped => "STOPPED",
             Self::Failed => "FAILED",
         }

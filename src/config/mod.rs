@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use keys::KNOWN_KEYS;
+pub use keys::{is_secret, KNOWN_KEYS};
 
 use crate::decode::{DecodeSettings, EnvelopeMode};
 
@@ -137,6 +137,9 @@ pub struct ConnectorConfig {
     pub snapshot_retention_ms: Option<u64>,
     /// What happens to records that cannot be decoded or written (`errors.*`).
     pub errors: ErrorHandling,
+    /// The file's config map as the REST API shows it: every value as given, secrets
+    /// replaced by [`HIDDEN`] (see [`shown_config`]).
+    pub shown: BTreeMap<String, String>,
 }
 
 /// Kafka Connect's error handling keys.
@@ -281,6 +284,7 @@ impl ConnectorConfig {
             };
             raw.map.insert(k.clone(), s);
         }
+        let mut shown = shown_config(&raw.map);
         // `name` may sit at the top level (Connect REST form) or inside config (properties form).
         let top_name = doc.get("name").and_then(Value::as_str).map(str::to_owned);
         let inner_name = raw.take("name");
@@ -499,6 +503,7 @@ impl ConnectorConfig {
             return Err(key_err(&file, key, &format!("unknown key{hint}")));
         }
 
+        shown.insert("name".to_owned(), name.clone());
         Ok(Self {
             file,
             name,
@@ -525,6 +530,7 @@ impl ConnectorConfig {
             maintenance_interval_ms,
             snapshot_retention_ms,
             errors,
+            shown,
         })
     }
 }
@@ -589,9 +595,62 @@ pub fn redact_catalog(catalog: &str) -> String {
         .join(" ")
 }
 
+/// How the REST API shows a secret (as Kafka Connect shows passwords).
+pub const HIDDEN: &str = "[hidden]";
+
+/// A connector's config map as the REST API shows it. Hidden: the value of every key whose
+/// name says it holds a secret (`password`, `secret`, `user.info`, `jaas`, `token`, `*.key`),
+/// and inside any other value a `password=…` / `secret=…` (catalog connection strings) or the
+/// password of a `scheme://user:password@host` URL.
+pub fn shown_config(config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    config
+        .iter()
+        .map(|(k, v)| {
+            let shown = if keys::is_secret(k) {
+                HIDDEN.to_owned()
+            } else {
+                hide_url_password(&scrub_with(v, HIDDEN))
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
+/// `scheme://user:password@host…` → `scheme://user:[hidden]@host…`, for every URL in `text`.
+fn hide_url_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == ',' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((user_info, host)) => {
+                let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+                if user_info.contains(':') {
+                    out.push_str(&format!("{user}:{HIDDEN}@{host}"));
+                } else {
+                    out.push_str(authority);
+                }
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `text` with the value after every `password=` / `secret=` (any case) replaced: for error
 /// messages of libraries that repeat connection strings.
 pub fn scrub_secrets(text: &str) -> String {
+    scrub_with(text, "[redacted]")
+}
+
+fn scrub_with(text: &str, replacement: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
@@ -606,7 +665,7 @@ pub fn scrub_secrets(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | ';'))
             .map_or(text.len(), |i| value + i);
         out.push_str(&text[at..value]);
-        out.push_str("[redacted]");
+        out.push_str(replacement);
         at = end;
     }
     out.push_str(&text[at..]);
