@@ -332,6 +332,7 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
 
 #[test]
 fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing() {
+    // Also: a restart while paused stays paused; a restart while running loses nothing.
     let _serial = serial();
     let pg = Postgres::start();
     let broker = Broker::start();
@@ -346,8 +347,8 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
         ],
     );
     let name = "rest-pause";
-    // About 35 s of production: before, during and after the pause.
-    let produced = producer(&broker, "orders", 70_000, 2_000.0);
+    // About 50 s of production: before, during and after the pause and the restarts.
+    let produced = producer(&broker, "orders", 100_000, 2_000.0);
     let mut worker = Worker::start(&lake, &broker, &[]);
     let addr = worker.http_addr();
     worker.wait_for_log("flushed", MINUTE);
@@ -393,10 +394,35 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
     let lagging = get_json(&addr, "/health");
     assert_eq!(lagging["status"], "ok", "paused is not failed");
 
+    // A restart keeps the pause (Connect's target state): the connector comes back PAUSED,
+    // having written nothing.
+    let (s, _, body) = http(&addr, "POST", &format!("/connectors/{name}/restart"));
+    assert_eq!((s, body.as_str()), (204, ""));
+    let again = wait_for_state(&addr, name, "PAUSED", MINUTE);
+    let deadline = Instant::now() + MINUTE;
+    while worker.log_text().matches("partitions claimed").count() == claims {
+        assert!(
+            Instant::now() < deadline,
+            "not claimed again after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lake_count(&lake, "orders"),
+        rows,
+        "rows written while paused"
+    );
+    assert_eq!(state(&addr, name), "PAUSED", "{again}");
+
     let (s, _, body) = http(&addr, "PUT", &format!("/connectors/{name}/resume"));
     assert_eq!(s, 202, "{body}");
-    let resumed = wait_for_state(&addr, name, "RUNNING", MINUTE);
-    assert_eq!(epochs(&resumed), before);
+    wait_for_state(&addr, name, "RUNNING", MINUTE);
+    // And a restart of a running connector under load: flushed, committed, started again.
+    std::thread::sleep(Duration::from_secs(2));
+    let (s, _, _) = http(&addr, "POST", &format!("/connectors/{name}/restart"));
+    assert_eq!(s, 204);
+    wait_for_state(&addr, name, "RUNNING", MINUTE);
     let report = produced.join().unwrap();
     wait_for_rows(&lake, "orders", report.sent as i64, MINUTE * 2);
     worker.signal("TERM");
@@ -465,11 +491,17 @@ fn a_failed_connector_is_restarted_in_process_and_reads_on_from_the_lake_offsets
             r#"ducklake_sink_rows_written_total{connector="rest-steady",table="events"}"#,
         )
     };
-    let deadline = Instant::now() + MINUTE;
-    while written(&http(&addr, "GET", "/metrics").2) != Some(200.0) {
-        assert!(Instant::now() < deadline, "the other connector stalled");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let wait_written = |n: f64| {
+        let deadline = Instant::now() + MINUTE;
+        while written(&http(&addr, "GET", "/metrics").2) != Some(n) {
+            assert!(
+                Instant::now() < deadline,
+                "the other connector stalled before {n}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_written(200.0);
     assert_eq!(state(&addr, "rest-steady"), "RUNNING");
     // Still FAILED while the cause is there: it does not restart by itself.
     std::thread::sleep(Duration::from_secs(3));
@@ -492,6 +524,7 @@ fn a_failed_connector_is_restarted_in_process_and_reads_on_from_the_lake_offsets
     let report = produced.join().unwrap();
     wait_for_rows(&lake, "orders", report.sent as i64, MINUTE * 3);
     events(200, 100);
+    wait_written(300.0);
     worker.signal("TERM");
     let status = worker.wait(MINUTE);
     let log = worker.log_text();
