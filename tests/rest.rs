@@ -579,6 +579,15 @@ fn sigterm_with_a_failed_connector_exits_1_naming_it_after_the_others_commit() {
         worker.child.try_wait().unwrap().is_none(),
         "the worker exited"
     );
+    let deadline = Instant::now() + MINUTE;
+    while sample(
+        &http(&addr, "GET", "/metrics").2,
+        r#"ducklake_sink_rows_written_total{connector="rest-good",table="good"}"#,
+    ) != Some(2.0)
+    {
+        assert!(Instant::now() < deadline, "the healthy connector stalled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     worker.signal("TERM");
     let status = worker.wait(MINUTE);
