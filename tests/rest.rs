@@ -427,6 +427,9 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
     wait_for_rows(&lake, "orders", report.sent as i64, MINUTE * 2);
     worker.signal("TERM");
     assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    let log = worker.log_text();
+    assert!(log.contains("resuming from the lake offsets"), "{log}");
+    assert!(!log.contains("seek on resume failed"), "{log}");
     assert!(
         rows > 0 && rows < report.sent as i64,
         "{rows} rows at the pause"
