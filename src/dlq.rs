@@ -73,7 +73,10 @@ impl DeadLetters {
                         cc.set(k, v);
                     }
                 }
-                Some(cc.create::<FutureProducer>()?)
+                Some(
+                    cc.create::<FutureProducer>()
+                        .map_err(crate::source::without_secret)?,
+                )
             }
             None => None,
         };

@@ -36,6 +36,9 @@ pub enum Error {
         offset: i64,
         source: crate::decode::registry::RegistryError,
     },
+    /// Connectors that were FAILED (and not restarted) when the worker was stopped.
+    #[error("stopped with FAILED connectors: {0}")]
+    FailedAtShutdown(String),
     #[error("cannot listen on {addr} for /metrics and status: {source} (is another worker or Kafka Connect using it? choose one with --http-addr, or --http-addr off)")]
     Http {
         addr: String,
@@ -72,6 +75,7 @@ impl Error {
             | Self::Task(_)
             | Self::Registry { .. }
             | Self::Http { .. }
+            | Self::FailedAtShutdown(_)
             | Self::BrokerUnreachable { .. }
             | Self::OffsetOutOfRange { .. }
             | Self::TopicChanged { .. } => false,

@@ -1,17 +1,28 @@
-//! The worker's HTTP listener (Kafka Connect's REST port by default): `/metrics` in
-//! Prometheus text format, `/health`, `/connectors` and `/connectors/<name>/status` as
-//! Connect-like JSON. A deliberately small HTTP/1.1 server: GET only, one request per
-//! connection, no business logic.
+//! The worker's HTTP listener (Kafka Connect's REST port by default), on axum: Kafka
+//! Connect's REST shapes for the connectors this worker runs, their pause/resume/restart
+//! controls, `/health`, and `/metrics` in Prometheus text format.
+//!
+//! Connectors come from the files given to `ducklake-sink run`: the routes that would create,
+//! reconfigure or delete one answer 405 saying so. Errors are shaped as Connect's
+//! (`{"error_code": 404, "message": …}`), including unknown paths (404) and wrong verbs (405,
+//! with the `Allow` header). No business logic here: the controls are the [`Worker`]'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
 
-use crate::metrics::{Metrics, State};
+use crate::metrics::{ConnectorStats, State as ConnectorState};
+use crate::worker::{Connector, Worker, RESTART_WAIT};
+
+/// The one plugin this worker runs, as `GET /connector-plugins` lists it.
+const PLUGIN_CLASS: &str = "DuckLakeSink";
 
 /// Binds `addr`; the returned address is the one actually bound (port 0 picks one).
 pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
@@ -21,114 +32,356 @@ pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Serves requests until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, worker_id: String) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
+pub async fn serve(listener: TcpListener, worker: Arc<Worker>) {
+    if let Err(e) = axum::serve(listener, router(worker)).await {
+        tracing::error!(error = %e, "http listener stopped");
+    }
+}
+
+/// Every route, with Connect-shaped errors for the rest.
+pub fn router(worker: Arc<Worker>) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/connectors", get(list).post(configured_from_files))
+        .route(
+            "/connectors/{name}",
+            get(info).delete(configured_from_files),
+        )
+        .route("/connectors/{name}/status", get(status))
+        .route(
+            "/connectors/{name}/config",
+            get(config).put(configured_from_files),
+        )
+        .route("/connectors/{name}/tasks", get(tasks))
+        .route("/connectors/{name}/tasks/{task}/status", get(task_status))
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(task_restart),
+        )
+        .route("/connectors/{name}/topics", get(topics))
+        .route("/connectors/{name}/pause", put(pause))
+        .route("/connectors/{name}/resume", put(resume))
+        .route("/connectors/{name}/restart", post(restart))
+        .route("/connector-plugins", get(plugins))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(worker)
+}
+
+type Shared = State<Arc<Worker>>;
+
+/// An error answer in Kafka Connect's shape.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error_code": self.0.as_u16(), "message": self.1});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn connector<'a>(worker: &'a Worker, name: &str) -> ApiResult<&'a Arc<Connector>> {
+    worker
+        .connectors
+        .get(name)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("Connector {name} not found")))
+}
+
+/// Task ids: this sink runs one task per connector, task 0.
+fn task_id(name: &str, task: &str) -> ApiResult<()> {
+    match task.parse::<u32>() {
+        Ok(0) => Ok(()),
+        _ => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("Task {name}-{task} not found (connectors here run one task, 0)"),
+        )),
+    }
+}
+
+fn stats(worker: &Worker, name: &str) -> ConnectorStats {
+    worker.metrics.snapshot().remove(name).unwrap_or_default()
+}
+
+async fn root(State(worker): Shared) -> Json<Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("DUCKLAKE_SINK_GIT_SHA").unwrap_or(""),
+        "kafka_cluster_id": worker.kafka_cluster_id.get(),
+    }))
+}
+
+fn info_of(c: &Connector) -> Value {
+    let name = &c.config.name;
+    json!({
+        "name": name,
+        "config": c.config.shown,
+        "tasks": [{"connector": name, "task": 0}],
+        "type": "sink",
+    })
+}
+
+/// The task's status object; `trace` while FAILED.
+fn task_state(worker: &Worker, s: &ConnectorStats) -> Value {
+    let mut task = json!({"id": 0, "state": s.state.as_str(), "worker_id": worker.worker_id});
+    if let (ConnectorState::Failed, Some(e)) = (s.state, &s.error) {
+        task["trace"] = json!(e);
+    }
+    task
+}
+
+fn status_of(worker: &Worker, name: &str, s: &ConnectorStats) -> Value {
+    let mut connector = json!({"state": s.state.as_str(), "worker_id": worker.worker_id});
+    if let (ConnectorState::Failed, Some(e)) = (s.state, &s.error) {
+        connector["trace"] = json!(e);
+    }
+    let partitions: Vec<_> = s
+        .partitions
+        .iter()
+        .map(|((t, p), ps)| {
+            json!({"topic": t, "partition": p, "lake_next_offset": ps.committed, "high_watermark": ps.high_watermark, "epoch": ps.epoch})
+        })
+        .collect();
+    json!({
+        "name": name,
+        "connector": connector,
+        "tasks": [task_state(worker, s)],
+        "type": "sink",
+        "last_snapshot_id": s.last_snapshot,
+        "partitions": partitions,
+    })
+}
+
+/// `GET /connectors`: names; `?expand=status` and/or `?expand=info`: Connect's map of name →
+/// {"status": …, "info": …}.
+async fn list(
+    State(worker): Shared,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let mut expand = (false, false);
+    for (k, v) in &params {
+        if k != "expand" {
             continue;
-        };
-        let metrics = metrics.clone();
-        let worker_id = worker_id.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                handle(stream, &metrics, &worker_id),
-            )
-            .await;
-        });
+        }
+        match v.as_str() {
+            "status" => expand.0 = true,
+            "info" => expand.1 = true,
+            other => {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown expand value `{other}` (expected `status` or `info`)"),
+                ))
+            }
+        }
     }
+    if expand == (false, false) {
+        return Ok(Json(json!(worker.connectors.keys().collect::<Vec<_>>())));
+    }
+    let all = worker.metrics.snapshot();
+    let mut out = serde_json::Map::new();
+    for (name, c) in &worker.connectors {
+        let mut entry = serde_json::Map::new();
+        if expand.0 {
+            let s = all.get(name).cloned().unwrap_or_default();
+            entry.insert("status".into(), status_of(&worker, name, &s));
+        }
+        if expand.1 {
+            entry.insert("info".into(), info_of(c));
+        }
+        out.insert(name.clone(), Value::Object(entry));
+    }
+    Ok(Json(Value::Object(out)))
 }
 
-async fn handle(mut stream: TcpStream, metrics: &Metrics, worker_id: &str) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
+async fn info(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(info_of(connector(&worker, &name)?)))
+}
+
+async fn status(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    connector(&worker, &name)?;
+    Ok(Json(status_of(&worker, &name, &stats(&worker, &name))))
+}
+
+async fn config(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(connector(&worker, &name)?.config.shown)))
+}
+
+async fn tasks(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let c = connector(&worker, &name)?;
+    Ok(Json(json!([{
+        "id": {"connector": name, "task": 0},
+        "config": c.config.shown,
+    }])))
+}
+
+async fn task_status(
+    State(worker): Shared,
+    Path((name, task)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    connector(&worker, &name)?;
+    task_id(&name, &task)?;
+    Ok(Json(task_state(&worker, &stats(&worker, &name))))
+}
+
+async fn topics(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let c = connector(&worker, &name)?;
+    // Connect lists the topics the connector has used; here, those of its partitions, or
+    // the configured list before any assignment.
+    let s = stats(&worker, &name);
+    let mut used: Vec<&String> = s.partitions.keys().map(|(t, _)| t).collect();
+    used.dedup();
+    let topics: Vec<String> = if used.is_empty() {
+        match &c.config.topics {
+            crate::config::Topics::List(list) => list.clone(),
+            crate::config::Topics::Regex(_) => Vec::new(),
         }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let request = String::from_utf8_lossy(&buf);
-    let mut parts = request.lines().next().unwrap_or("").split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) = if method != "GET" {
-        (405, "text/plain", "only GET is served\n".to_owned())
     } else {
-        route(path.split('?').next().unwrap_or(""), metrics, worker_id)
+        used.into_iter().cloned().collect()
     };
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    Ok(Json(json!({ name: {"topics": topics} })))
 }
 
-fn route(path: &str, metrics: &Metrics, worker_id: &str) -> (u16, &'static str, String) {
-    let all = metrics.snapshot();
-    match path.trim_end_matches('/') {
-        "/metrics" => (200, "text/plain; version=0.0.4", metrics.render()),
-        "/health" => {
-            let failed: Vec<&String> = all
-                .iter()
-                .filter(|(_, s)| s.state == State::Failed)
-                .map(|(n, _)| n)
-                .collect();
-            if failed.is_empty() {
-                (200, "application/json", json!({"status": "ok"}).to_string())
-            } else {
-                (
-                    503,
-                    "application/json",
-                    json!({"status": "failed", "failed": failed}).to_string(),
-                )
-            }
-        }
-        "/connectors" => (
-            200,
-            "application/json",
-            json!(all.keys().collect::<Vec<_>>()).to_string(),
-        ),
-        other => {
-            let name = other
-                .strip_prefix("/connectors/")
-                .and_then(|rest| rest.strip_suffix("/status"));
-            match name.and_then(|n| all.get(n).map(|s| (n, s))) {
-                Some((name, s)) => {
-                    let partitions: Vec<_> = s
-                        .partitions
-                        .iter()
-                        .map(|((t, p), ps)| json!({"topic": t, "partition": p, "lake_next_offset": ps.committed, "high_watermark": ps.high_watermark, "epoch": ps.epoch}))
-                        .collect();
-                    let mut task =
-                        json!({"id": 0, "state": s.state.as_str(), "worker_id": worker_id});
-                    if let Some(e) = &s.error {
-                        task["trace"] = json!(e);
-                    }
-                    let body = json!({
-                        "name": name,
-                        "type": "sink",
-                        "connector": {"state": s.state.as_str(), "worker_id": worker_id},
-                        "tasks": [task],
-                        "last_snapshot_id": s.last_snapshot,
-                        "partitions": partitions,
-                    });
-                    (200, "application/json", body.to_string())
-                }
-                None => (
-                    404,
-                    "application/json",
-                    json!({"error_code": 404, "message": format!("no connector at {other}")})
-                        .to_string(),
-                ),
-            }
-        }
+async fn pause(State(worker): Shared, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    connector(&worker, &name)?.pause();
+    tracing::info!(connector = %name, "pause requested over REST");
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn resume(State(worker): Shared, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    connector(&worker, &name)?.resume();
+    tracing::info!(connector = %name, "resume requested over REST");
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Restarts and answers once the new run has begun (a running connector first flushes,
+/// commits and stops).
+async fn do_restart(c: &Connector) -> ApiResult<()> {
+    match tokio::time::timeout(RESTART_WAIT, c.restart()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError(StatusCode::CONFLICT, e.to_string())),
+        Err(_) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "the connector did not stop within {} s for the restart",
+                RESTART_WAIT.as_secs()
+            ),
+        )),
     }
+}
+
+fn flag(params: &[(String, String)], key: &str) -> ApiResult<bool> {
+    match params.iter().rev().find(|(k, _)| k == key) {
+        None => Ok(false),
+        Some((_, v)) => v.parse().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("query parameter `{key}` must be true or false, got `{v}`"),
+            )
+        }),
+    }
+}
+
+/// KIP-745: without parameters 204; with `includeTasks` and/or `onlyFailed` 202 and the
+/// status, RESTARTING where a restart was done. `onlyFailed` leaves a healthy connector alone.
+async fn restart(
+    State(worker): Shared,
+    Path(name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let c = connector(&worker, &name)?;
+    let include_tasks = flag(&params, "includeTasks")?;
+    let only_failed = flag(&params, "onlyFailed")?;
+    if !include_tasks && !only_failed {
+        tracing::info!(connector = %name, "restart requested over REST");
+        do_restart(c).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let before = stats(&worker, &name);
+    let mut body = status_of(&worker, &name, &before);
+    if !only_failed || before.state == ConnectorState::Failed {
+        tracing::info!(connector = %name, include_tasks, only_failed, "restart requested over REST");
+        do_restart(c).await?;
+        body["connector"]["state"] = json!("RESTARTING");
+        body["tasks"][0]["state"] = json!("RESTARTING");
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn task_restart(
+    State(worker): Shared,
+    Path((name, task)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = connector(&worker, &name)?;
+    task_id(&name, &task)?;
+    tracing::info!(connector = %name, "task restart requested over REST");
+    do_restart(c).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn plugins() -> Json<Value> {
+    Json(json!([{
+        "class": PLUGIN_CLASS,
+        "type": "sink",
+        "version": env!("CARGO_PKG_VERSION"),
+    }]))
+}
+
+/// 200 while no connector is FAILED; 503 naming the failed ones.
+async fn health(State(worker): Shared) -> Response {
+    let failed: Vec<String> = worker
+        .metrics
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| s.state == ConnectorState::Failed)
+        .map(|(n, _)| n)
+        .collect();
+    if failed.is_empty() {
+        Json(json!({"status": "ok"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "failed", "failed": failed})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(worker): Shared) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        worker.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Creating, reconfiguring and deleting connectors: not over REST here.
+async fn configured_from_files(method: Method, uri: Uri) -> Response {
+    let error = ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} {} is not supported: connectors are configured from the files given to `ducklake-sink run`; edit the file and restart the worker",
+            uri.path()
+        ),
+    );
+    ([(header::ALLOW, "GET,HEAD")], error).into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("HTTP 404 Not Found: no resource at {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "HTTP 405 Method Not Allowed: {method} is not supported on {}",
+            uri.path()
+        ),
+    )
 }

@@ -1,6 +1,6 @@
 //! ducklake-sink: a Kafka Connect–style sink that streams Kafka/Redpanda topics into DuckLake
 //! tables exactly once. The binaries are thin; everything runs from here:
-//! [`pipeline::run`] for the worker, [`inspect`] for `status`/`sql`, [`gen`] for the traffic
+//! [`worker::run`] for the worker, [`inspect`] for `status`/`sql`, [`gen`] for the traffic
 //! generator.
 
 pub mod batch;
@@ -11,6 +11,7 @@ pub mod dlq;
 #[cfg(feature = "lake")]
 pub mod error;
 pub mod gen;
+#[cfg(feature = "lake")]
 pub mod http;
 #[cfg(feature = "lake")]
 pub mod inspect;
@@ -24,12 +25,16 @@ pub mod routing;
 pub mod shape;
 pub mod source;
 pub mod sql;
+#[cfg(feature = "lake")]
+pub mod worker;
 
 pub use config::ConnectorConfig;
 #[cfg(feature = "lake")]
 pub use error::Error;
 #[cfg(feature = "lake")]
-pub use pipeline::{run, RunOptions, RunSummary};
+pub use pipeline::{RunOptions, RunSummary};
+#[cfg(feature = "lake")]
+pub use worker::run;
 
 /// `--bootstrap-servers` default: `$KAFKA_BOOTSTRAP_SERVERS`, then `localhost:9092`.
 pub fn default_bootstrap_servers() -> String {

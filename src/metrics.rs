@@ -30,6 +30,8 @@ use crate::batch::TimestampRuns;
 pub enum State {
     Unassigned,
     Running,
+    /// Paused over REST: assigned and in the group, fetching nothing.
+    Paused,
     Stopped,
     Failed,
 }
@@ -39,6 +41,7 @@ impl State {
         match self {
             Self::Unassigned => "UNASSIGNED",
             Self::Running => "RUNNING",
+            Self::Paused => "PAUSED",
             Self::Stopped => "STOPPED",
             Self::Failed => "FAILED",
         }

@@ -225,6 +225,17 @@ impl Assignment {
         })
     }
 
+    /// Where reading `tp` goes on after a pause: the next offset the pipeline takes (the
+    /// lake's next offset once everything read is committed; the record before it while
+    /// that one is still to be verified). `None` when nothing is known yet: reading goes on
+    /// from where the consumer stood.
+    pub fn resume_at(&self, tp: &TopicPartition) -> Option<Offset> {
+        self.partitions
+            .get(tp)
+            .and_then(|s| s.expected.or(s.lake_next))
+            .map(Offset::Offset)
+    }
+
     pub fn revoke(&mut self, tp: &TopicPartition) {
         self.partitions.remove(tp);
     }
@@ -297,6 +308,24 @@ mod tests {
         a.taken(&tp(), 10);
         assert_eq!(a.check(&tp(), 10, Some(600)), Verdict::Skip);
         assert_eq!(a.read_to(&tp()), 11);
+    }
+
+    #[test]
+    fn reading_resumes_at_the_next_record_to_take_or_to_verify() {
+        let mut a = Assignment::default();
+        a.claim(&tp(), &claim(Some(10), Some(500)), StartPolicy::Earliest)
+            .unwrap();
+        assert_eq!(a.resume_at(&tp()), Some(Offset::Offset(9)), "verify first");
+        assert_eq!(a.check(&tp(), 9, Some(500)), Verdict::Skip);
+        assert_eq!(a.resume_at(&tp()), Some(Offset::Offset(10)));
+        assert_eq!(a.check(&tp(), 10, Some(600)), Verdict::Take);
+        a.taken(&tp(), 10);
+        assert_eq!(a.resume_at(&tp()), Some(Offset::Offset(11)));
+        let mut fresh = Assignment::default();
+        fresh
+            .claim(&tp(), &claim(None, None), StartPolicy::Earliest)
+            .unwrap();
+        assert_eq!(fresh.resume_at(&tp()), None);
     }
 
     #[test]

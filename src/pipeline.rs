@@ -6,7 +6,9 @@
 //! - a record is in the lake at least once: offsets only advance in the flush transaction
 //!   that also holds the record's row, and a failed flush stops the connector before any
 //!   later batch can be written (so no offset range is ever skipped);
-//! - Kafka's committed offsets are written only after the lake commit, as an advisory copy.
+//! - Kafka's committed offsets are written only after the lake commit, as an advisory copy;
+//! - a pause (REST) first takes every record polled before it, flushes and commits them, and
+//!   only then reports PAUSED; resuming reads on from the next record to take.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,6 +55,10 @@ pub struct RunOptions {
     /// Stop (flush, commit, exit) once every assigned partition is caught up with its high
     /// watermark: for batch jobs, demos and benchmarks.
     pub until_caught_up: bool,
+    /// The first connector failure stops every connector and ends the run with it (also
+    /// implied by `until_caught_up` and by having no HTTP listener). Otherwise a failed
+    /// connector stays FAILED until restarted over REST, and the others keep running.
+    pub exit_on_failure: bool,
 }
 
 /// What a run did, reported when it ends.
@@ -94,6 +100,8 @@ async fn finished(inflight: &mut Option<Inflight>) -> Result<FlushOutcome, LakeE
 enum Step {
     Flushed(Result<FlushOutcome, LakeError>),
     Shutdown,
+    /// The wanted pause state changed (or its sender went away).
+    PauseWanted(bool),
     Event(Option<SourceEvent>),
     Tick,
 }
@@ -110,6 +118,8 @@ struct Pipeline {
     assignment: Assignment,
     watermarks: HashMap<TopicPartition, i64>,
     stopping: bool,
+    /// Where fetching stands against the wanted pause state.
+    pause: Pause,
     /// When table maintenance runs next (`None`: off).
     next_maintenance: Option<Instant>,
     metrics: Arc<Metrics>,
@@ -137,17 +147,32 @@ struct Pipeline {
     summary: RunSummary,
 }
 
+/// Fetching against the wanted pause state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    Running,
+    /// Asked the poll thread to pause; records polled before it still come.
+    Pausing,
+    /// Paused, and everything read before is committed.
+    Paused,
+}
+
 /// Runs one connector until `shutdown` turns true (or, with `until_caught_up`, until it has
-/// drained its partitions), then flushes, commits and leaves the group.
+/// drained its partitions), then flushes, commits and leaves the group. `paused` is the
+/// wanted pause state (REST pause/resume), followed while running.
 pub async fn run_connector(
     config: ConnectorConfig,
     options: RunOptions,
     shutdown: watch::Receiver<bool>,
+    paused: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> Result<RunSummary, Error> {
     let name = config.name.clone();
-    metrics.update(&name, |m| m.state = State::Unassigned);
-    let result = run_connector_inner(config, options, shutdown, metrics.clone()).await;
+    metrics.update(&name, |m| {
+        m.state = State::Unassigned;
+        m.error = None;
+    });
+    let result = run_connector_inner(config, options, shutdown, paused, metrics.clone()).await;
     metrics.update(&name, |m| match &result {
         Ok(_) => m.state = State::Stopped,
         Err(e) => {
@@ -162,6 +187,7 @@ async fn run_connector_inner(
     config: ConnectorConfig,
     options: RunOptions,
     mut shutdown: watch::Receiver<bool>,
+    mut paused: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> Result<RunSummary, Error> {
     let (lake, lake_thread) = tokio::task::spawn_blocking({
@@ -176,7 +202,12 @@ async fn run_connector_inner(
     .await
     .map_err(|_| LakeError::Gone)??;
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
-    let source = Source::start(&config, &options.bootstrap_servers, events_tx)?;
+    let source = Source::start(
+        &config,
+        &options.bootstrap_servers,
+        events_tx,
+        *paused.borrow_and_update(),
+    )?;
     tracing::info!(connector = %config.name, group = %config.group_id(), topics = ?config.topics, "connector started");
     let retry_timeout = Duration::from_millis(config.retry_timeout_ms);
     let next_maintenance = (config.maintenance_interval_ms > 0)
@@ -207,6 +238,7 @@ async fn run_connector_inner(
         assignment: Assignment::default(),
         watermarks: HashMap::new(),
         stopping: false,
+        pause: Pause::Running,
         next_maintenance,
         metrics: metrics.clone(),
         consumed: HashMap::new(),
@@ -225,7 +257,7 @@ async fn run_connector_inner(
         first_record_at: None,
         summary: RunSummary::default(),
     };
-    let result = p.run(&mut events, &mut shutdown).await;
+    let result = p.run(&mut events, &mut shutdown, &mut paused).await;
     // Let a poll thread blocked on a full queue see the pipeline is gone, then leave the group.
     drop(events);
     let Pipeline {
@@ -248,10 +280,14 @@ impl Pipeline {
         &mut self,
         events: &mut mpsc::Receiver<SourceEvent>,
         shutdown: &mut watch::Receiver<bool>,
+        paused: &mut watch::Receiver<bool>,
     ) -> Result<(), Error> {
         if *shutdown.borrow() {
             self.begin_stop("shutdown requested");
         }
+        let mut want_paused = *paused.borrow();
+        let mut pause_control = true;
+        self.follow_pause(want_paused);
         loop {
             let now = Instant::now();
             let reason = self.batch.flush_reason(now, &self.limits);
@@ -266,14 +302,29 @@ impl Pipeline {
                 biased;
                 r = finished(&mut self.inflight) => Step::Flushed(r),
                 _ = shutdown.changed(), if !stopping => Step::Shutdown,
+                changed = paused.changed(), if pause_control && !stopping => match changed {
+                    Ok(()) => Step::PauseWanted(*paused.borrow_and_update()),
+                    Err(_) => {
+                        pause_control = false;
+                        Step::PauseWanted(want_paused)
+                    }
+                },
                 ev = events.recv(), if wake.events => Step::Event(ev),
                 _ = sleep_until(deadline), if wake.timer => Step::Tick,
             };
             match step {
                 Step::Flushed(r) => self.finish_flush(r)?,
                 Step::Shutdown => self.begin_stop("shutdown requested"),
+                Step::PauseWanted(wanted) => {
+                    want_paused = wanted;
+                    self.follow_pause(wanted);
+                }
                 Step::Tick => {}
                 Step::Event(None) | Step::Event(Some(SourceEvent::Stopped)) => break,
+                Step::Event(Some(SourceEvent::Paused)) => {
+                    self.on_paused().await?;
+                    self.follow_pause(want_paused);
+                }
                 Step::Event(Some(event)) => self.handle(event).await?,
             }
             if self.inflight.is_none() {
@@ -344,6 +395,46 @@ impl Pipeline {
         });
     }
 
+    /// Moves fetching towards the wanted pause state. A pause completes in
+    /// [`on_paused`](Self::on_paused), once the records polled before it are in.
+    fn follow_pause(&mut self, wanted: bool) {
+        match (wanted, self.pause) {
+            (true, Pause::Running) => {
+                tracing::info!(connector = %self.config.name, "pausing: taking what was fetched, then committing it");
+                self.pause = Pause::Pausing;
+                self.source.pause();
+            }
+            (false, Pause::Paused) => {
+                let from: Vec<_> = self
+                    .assignment
+                    .partitions()
+                    .filter_map(|tp| self.assignment.resume_at(tp).map(|o| (tp.clone(), o)))
+                    .collect();
+                tracing::info!(connector = %self.config.name, from = ?from, "resuming from the lake offsets");
+                self.source.resume(from);
+                self.pause = Pause::Running;
+                let state = if self.assignment.is_empty() {
+                    State::Unassigned
+                } else {
+                    State::Running
+                };
+                self.metrics.update(&self.config.name, |m| m.state = state);
+            }
+            // Pausing: the pause completes first (then this is called again).
+            _ => {}
+        }
+    }
+
+    /// Every record polled before the pause is in the batch: commit them all, then report.
+    async fn on_paused(&mut self) -> Result<(), Error> {
+        self.flush_all("pause").await?;
+        self.pause = Pause::Paused;
+        self.metrics
+            .update(&self.config.name, |m| m.state = State::Paused);
+        tracing::info!(connector = %self.config.name, snapshot = ?self.summary.last_snapshot, "paused; everything read before is committed");
+        Ok(())
+    }
+
     fn begin_stop(&mut self, why: &str) {
         tracing::info!(connector = %self.config.name, "stopping: {why}");
         self.stopping = true;
@@ -386,7 +477,7 @@ impl Pipeline {
                 broker_up,
             } => self.on_stats(watermarks, broker_up),
             SourceEvent::Error(e) => self.on_error(e),
-            SourceEvent::Stopped => Ok(()),
+            SourceEvent::Stopped | SourceEvent::Paused => Ok(()),
         }
     }
 
@@ -440,8 +531,13 @@ impl Pipeline {
                 }
             }
         }
+        let state = if self.pause == Pause::Paused {
+            State::Paused
+        } else {
+            State::Running
+        };
         self.metrics.update(&self.config.name, |m| {
-            m.state = State::Running;
+            m.state = state;
             for (tp, c) in &claims {
                 let ps = m
                     .partitions
@@ -948,78 +1044,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Runs several connectors in one process; the first failure stops the others.
-pub async fn run(
-    configs: Vec<ConnectorConfig>,
-    options: RunOptions,
-    shutdown: watch::Receiver<bool>,
-) -> Result<Vec<RunSummary>, Error> {
-    let (stop_all, stop_rx) = watch::channel(false);
-    let mut forward = shutdown.clone();
-    let forward_tx = stop_all.clone();
-    tokio::spawn(async move {
-        while forward.changed().await.is_ok() {
-            if *forward.borrow() {
-                let _ = forward_tx.send(true);
-                break;
-            }
-        }
-    });
-    if *shutdown.borrow() {
-        let _ = stop_all.send(true);
-    }
-    let metrics = Arc::new(Metrics::default());
-    let http = match &options.http_addr {
-        Some(addr) => {
-            let (listener, local) =
-                crate::http::bind(addr)
-                    .await
-                    .map_err(|source| Error::Http {
-                        addr: addr.clone(),
-                        source,
-                    })?;
-            tracing::info!(addr = %local, "http listener: /metrics /health /connectors/<name>/status");
-            Some(tokio::spawn(crate::http::serve(
-                listener,
-                metrics.clone(),
-                local.to_string(),
-            )))
-        }
-        None => None,
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, config) in configs.into_iter().enumerate() {
-        let options = options.clone();
-        let rx = stop_rx.clone();
-        let metrics = metrics.clone();
-        tasks.spawn(async move { (i, run_connector(config, options, rx, metrics).await) });
-    }
-    let mut summaries = BTreeMap::new();
-    let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((i, Ok(summary))) => {
-                summaries.insert(i, summary);
-            }
-            Ok((_, Err(e))) => {
-                let _ = stop_all.send(true);
-                first_error.get_or_insert(e);
-            }
-            Err(join) => {
-                let _ = stop_all.send(true);
-                first_error.get_or_insert(Error::Task(join.to_string()));
-            }
-        }
-    }
-    if let Some(http) = http {
-        http.abort();
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(summaries.into_values().collect()),
     }
 }
 

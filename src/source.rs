@@ -5,6 +5,14 @@
 //! the lake's offsets and assigns the partitions at exactly those positions (so nothing
 //! before them is ever delivered); on revocation it waits until the pipeline has flushed and
 //! committed what it holds. The callback only signals and waits; all I/O happens in the loop.
+//!
+//! Pausing (REST `PUT /connectors/<name>/pause`) is done by the poll thread itself, between two
+//! polls: it pauses fetching of every assigned partition (the consumer keeps polling, so it
+//! stays in the group and no rebalance happens) and then sends [`SourceEvent::Paused`], so every
+//! message polled before the pause reaches the pipeline ahead of that event. librdkafka drops
+//! what it had prefetched for a paused partition. Partitions assigned while paused are taken
+//! paused. Resuming seeks each partition to where the pipeline will read next (the lake's next
+//! offset once the pause flush has committed) and fetches again.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +60,8 @@ pub enum SourceEvent {
         watermarks: Vec<(TopicPartition, i64)>,
         broker_up: bool,
     },
+    /// Fetching is paused: every message polled before the pause came ahead of this event.
+    Paused,
     /// A consumer error that librdkafka reports but recovers from by itself.
     Error(KafkaError),
     /// The poll loop has stopped; no event follows.
@@ -61,6 +71,15 @@ pub enum SourceEvent {
 pub struct SinkContext {
     events: mpsc::Sender<SourceEvent>,
     closing: Arc<AtomicBool>,
+    /// Fetching is paused: partitions assigned meanwhile are taken paused too.
+    paused: Arc<AtomicBool>,
+}
+
+/// What the pipeline asks of the poll thread, done between two polls.
+enum Control {
+    Pause,
+    /// Resume fetching, each listed partition from the given offset.
+    Resume(Vec<(TopicPartition, Offset)>),
 }
 
 impl ClientContext for SinkContext {
@@ -167,7 +186,7 @@ impl ConsumerContext for SinkContext {
                 if let Err(e) = result {
                     tracing::error!(error = %e, "assign failed");
                 }
-                if !consume {
+                if !consume || self.paused.load(Ordering::SeqCst) {
                     let _ = consumer.pause(tpl);
                 }
             }
@@ -206,6 +225,7 @@ pub struct Source {
     consumer: Arc<BaseConsumer<SinkContext>>,
     stop: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
+    control: std_mpsc::Sender<Control>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -235,19 +255,24 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
 }
 
 impl Source {
-    /// Creates the consumer, subscribes, and starts polling on a new thread.
+    /// Creates the consumer, subscribes, and starts polling on a new thread. With `paused`,
+    /// partitions are assigned paused (call [`pause`](Self::pause) too, for the event).
     pub fn start(
         config: &ConnectorConfig,
         bootstrap_servers: &str,
         events: mpsc::Sender<SourceEvent>,
+        paused: bool,
     ) -> KafkaResult<Self> {
         let closing = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(paused));
         let context = SinkContext {
             events: events.clone(),
             closing: closing.clone(),
+            paused: paused.clone(),
         };
-        let consumer: BaseConsumer<SinkContext> =
-            client_config(config, bootstrap_servers).create_with_context(context)?;
+        let consumer: BaseConsumer<SinkContext> = client_config(config, bootstrap_servers)
+            .create_with_context(context)
+            .map_err(without_secret)?;
         match &config.topics {
             Topics::List(list) => {
                 let refs: Vec<&str> = list.iter().map(String::as_str).collect();
@@ -264,12 +289,22 @@ impl Source {
         }
         let consumer = Arc::new(consumer);
         let stop = Arc::new(AtomicBool::new(false));
+        let (control, requests) = std_mpsc::channel();
         let thread = {
             let consumer = consumer.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kafka-poll".into())
-                .spawn(move || poll_loop(&consumer, &stop, &events))
+                .spawn(move || {
+                    let poller = Poller {
+                        consumer: &consumer,
+                        stop: &stop,
+                        events: &events,
+                        requests,
+                        paused,
+                    };
+                    poller.run()
+                })
                 .map_err(|e| {
                     KafkaError::Subscription(format!("cannot start the poll thread: {e}"))
                 })?
@@ -278,8 +313,21 @@ impl Source {
             consumer,
             stop,
             closing,
+            control,
             thread: Some(thread),
         })
+    }
+
+    /// Pauses fetching of every assigned partition; [`SourceEvent::Paused`] follows once
+    /// done, after every message polled before.
+    pub fn pause(&self) {
+        let _ = self.control.send(Control::Pause);
+    }
+
+    /// Fetches again, each listed partition from the given offset (the others from where
+    /// they stopped).
+    pub fn resume(&self, from: Vec<(TopicPartition, Offset)>) {
+        let _ = self.control.send(Control::Resume(from));
     }
 
     /// Asks the poll thread to stop; it sends [`SourceEvent::Stopped`] when it has.
@@ -328,51 +376,133 @@ impl Source {
     }
 }
 
-fn poll_loop(
-    consumer: &BaseConsumer<SinkContext>,
-    stop: &AtomicBool,
-    events: &mpsc::Sender<SourceEvent>,
-) {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let send = |event| events.blocking_send(event).is_ok();
-    while !stop.load(Ordering::SeqCst) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                chunk.push(m.detach());
-                if chunk.len() >= CHUNK
-                    && !send(SourceEvent::Messages(std::mem::replace(
-                        &mut chunk,
-                        Vec::with_capacity(CHUNK),
-                    )))
-                {
-                    return;
-                }
-                continue;
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
-            Some(Err(e)) => {
-                if !chunk.is_empty() && !send(SourceEvent::Messages(std::mem::take(&mut chunk))) {
-                    return;
-                }
-                if !send(SourceEvent::Error(e)) {
-                    return;
-                }
-            }
-            None => {}
-        }
-        if !chunk.is_empty()
-            && !send(SourceEvent::Messages(std::mem::replace(
-                &mut chunk,
+/// The poll thread: polls, hands messages on in chunks, and serves [`Control`] requests
+/// between two polls.
+struct Poller<'a> {
+    consumer: &'a BaseConsumer<SinkContext>,
+    stop: &'a AtomicBool,
+    events: &'a mpsc::Sender<SourceEvent>,
+    requests: std_mpsc::Receiver<Control>,
+    paused: Arc<AtomicBool>,
+}
+
+impl Poller<'_> {
+    fn send(&self, event: SourceEvent) -> bool {
+        self.events.blocking_send(event).is_ok()
+    }
+
+    /// Hands the chunk on; false once the pipeline is gone.
+    fn send_chunk(&self, chunk: &mut Vec<OwnedMessage>) -> bool {
+        chunk.is_empty()
+            || self.send(SourceEvent::Messages(std::mem::replace(
+                chunk,
                 Vec::with_capacity(CHUNK),
             )))
-        {
+    }
+
+    fn run(self) {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while !self.stop.load(Ordering::SeqCst) {
+            while let Ok(request) = self.requests.try_recv() {
+                if !self.serve(request, &mut chunk) {
+                    return;
+                }
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    chunk.push(m.detach());
+                    if chunk.len() >= CHUNK && !self.send_chunk(&mut chunk) {
+                        return;
+                    }
+                    continue;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    let sent = self.send_chunk(&mut chunk) && self.send(SourceEvent::Error(e));
+                    if !sent {
+                        return;
+                    }
+                }
+                None => {}
+            }
+            if !self.send_chunk(&mut chunk) {
+                return;
+            }
+        }
+        if !self.send_chunk(&mut chunk) {
             return;
         }
+        let _ = self.send(SourceEvent::Stopped);
     }
-    if !chunk.is_empty() {
-        let _ = send(SourceEvent::Messages(chunk));
+
+    fn serve(&self, request: Control, chunk: &mut Vec<OwnedMessage>) -> bool {
+        match request {
+            Control::Pause => {
+                self.paused.store(true, Ordering::SeqCst);
+                match self.consumer.assignment() {
+                    Ok(tpl) => {
+                        if let Err(e) = self.consumer.pause(&tpl) {
+                            tracing::error!(error = %e, "pausing the assigned partitions failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "no assignment to pause"),
+                }
+                self.send_chunk(chunk) && self.send(SourceEvent::Paused)
+            }
+            Control::Resume(from) => {
+                self.paused.store(false, Ordering::SeqCst);
+                match self.consumer.assignment() {
+                    Ok(tpl) => {
+                        if let Err(e) = self.consumer.resume(&tpl) {
+                            tracing::error!(error = %e, "resuming the assigned partitions failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "no assignment to resume"),
+                }
+                // Right after resuming, before the next poll: whatever was fetched from the
+                // old position is discarded by librdkafka (the seek's version barrier).
+                for (tp, offset) in from {
+                    if let Err(e) =
+                        self.consumer
+                            .seek(&tp.topic, tp.partition, offset, Duration::from_secs(10))
+                    {
+                        tracing::warn!(topic = %tp.topic, partition = tp.partition, ?offset, error = %e, "seek on resume failed; fetching goes on from the position before the pause");
+                    }
+                }
+                true
+            }
+        }
     }
-    let _ = send(SourceEvent::Stopped);
+}
+
+/// librdkafka's config errors repeat the value they refuse: never let that be a secret's
+/// (the error reaches logs and the REST status).
+pub fn without_secret(e: KafkaError) -> KafkaError {
+    match e {
+        KafkaError::ClientConfig(code, desc, key, value) if crate::config::is_secret(&key) => {
+            let desc = if value.is_empty() {
+                desc
+            } else {
+                desc.replace(&value, "[redacted]")
+            };
+            KafkaError::ClientConfig(code, desc, key, "[redacted]".to_owned())
+        }
+        e => e,
+    }
+}
+
+/// The Kafka cluster id, as the broker reports it (blocking, a few seconds at most); `None`
+/// when the broker does not say or cannot be reached.
+pub fn cluster_id(bootstrap_servers: &str) -> Option<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set_log_level(RDKafkaLogLevel::Error)
+        .create()
+        .ok()?;
+    consumer
+        .client()
+        .fetch_cluster_id(Duration::from_secs(5))
+        .filter(|id| !id.is_empty())
 }
 
 /// Where a message sits, for error messages and offsets.

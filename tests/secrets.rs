@@ -132,7 +132,7 @@ fn planted_secrets_never_appear_in_logs_status_http_or_errors() {
     // credentials.
     orders("vault");
     registry.stop();
-    let mut worker = Worker::start(&lake, &broker, &[]);
+    let mut worker = Worker::start(&lake, &broker, &["--exit-on-failure"]);
     let status = worker.wait(MINUTE);
     let log = worker.log_text();
     assert!(!status.success(), "{log}");
@@ -145,7 +145,11 @@ fn planted_secrets_never_appear_in_logs_status_http_or_errors() {
     // The catalog gone: the connector stops with an error about the catalog.
     registry.restart();
     pg.stop_server();
-    let mut worker = Worker::start(&lake, &broker, &["--log-format", "json"]);
+    let mut worker = Worker::start(
+        &lake,
+        &broker,
+        &["--log-format", "json", "--exit-on-failure"],
+    );
     let status = worker.wait(MINUTE * 2);
     assert!(!status.success());
     let log = worker.log_text();

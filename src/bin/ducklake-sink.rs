@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ducklake_sink::config::ConnectorConfig;
-use ducklake_sink::{inspect, pipeline, RunOptions};
+use ducklake_sink::{inspect, RunOptions};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -31,17 +31,26 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run connectors until SIGTERM/SIGINT (then flush, commit and exit 0).
+    /// Run connectors until SIGTERM/SIGINT (then flush, commit and exit 0; exit 1 naming the
+    /// connectors that were FAILED then).
     Run {
         /// Kafka bootstrap servers [default: $KAFKA_BOOTSTRAP_SERVERS, then localhost:9092]
         #[arg(long)]
         bootstrap_servers: Option<String>,
         /// Exit (after the final flush) once every assigned partition has caught up with its
         /// high watermark — for batch jobs, demos and benchmarks.
+        /// Implies --exit-on-failure.
         #[arg(long)]
         until_caught_up: bool,
-        /// HTTP listener for /metrics (Prometheus), /health and /connectors/<name>/status;
-        /// `off` for none. Port 0 picks a free port (logged).
+        /// Stop every connector (each flushes and commits) and exit 1 at the first connector
+        /// failure, instead of Kafka Connect's way: the failed connector stays FAILED (see
+        /// /health), the others keep running, and `POST /connectors/<name>/restart` restarts
+        /// it. Implied by --until-caught-up and by --http-addr off.
+        #[arg(long, env = "DUCKLAKE_SINK_EXIT_ON_FAILURE")]
+        exit_on_failure: bool,
+        /// HTTP listener: Kafka Connect's REST API (/connectors, status, config, pause,
+        /// resume, restart), /health and /metrics (Prometheus); `off` for none. Port 0 picks a
+        /// free port (logged).
         #[arg(long, default_value = "0.0.0.0:8083")]
         http_addr: String,
         /// Connector files (Kafka Connect JSON).
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
         Command::Run {
             bootstrap_servers,
             until_caught_up,
+            exit_on_failure,
             http_addr,
             connectors,
         } => {
@@ -170,6 +180,7 @@ fn main() -> ExitCode {
                 bootstrap_servers: bootstrap_servers
                     .unwrap_or_else(ducklake_sink::default_bootstrap_servers),
                 until_caught_up,
+                exit_on_failure,
                 http_addr: (http_addr != "off").then_some(http_addr),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -185,7 +196,7 @@ fn main() -> ExitCode {
             report(runtime.block_on(async {
                 let (stop, stopped) = watch::channel(false);
                 tokio::spawn(forward_signals(stop));
-                let summaries = pipeline::run(configs, options, stopped).await?;
+                let summaries = ducklake_sink::run(configs, options, stopped).await?;
                 for s in summaries {
                     tracing::info!(
                         records = s.records,

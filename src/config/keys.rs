@@ -66,9 +66,12 @@ pub(super) fn is_converter_subkey(key: &str) -> bool {
 }
 
 /// Whether a librdkafka property holds a secret that must never be printed.
-pub(super) fn is_secret(key: &str) -> bool {
+pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("password") || k.contains("secret") || k.contains("user.info") || k.ends_with(".key")
+    ["password", "secret", "user.info", "jaas", "token"]
+        .iter()
+        .any(|word| k.contains(word))
+        || k.ends_with(".key")
 }
 
 /// The closest known key, if it is close enough to be a plausible typo.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use keys::KNOWN_KEYS;
+pub use keys::{is_secret, KNOWN_KEYS};
 pub use s3::{ObjectStore, UrlStyle};
 
 use crate::decode::{DecodeSettings, EnvelopeMode};
@@ -142,6 +142,9 @@ pub struct ConnectorConfig {
     pub snapshot_retention_ms: Option<u64>,
     /// What happens to records that cannot be decoded or written (`errors.*`).
     pub errors: ErrorHandling,
+    /// The file's config map as the REST API shows it: every value as given, secrets
+    /// replaced by [`HIDDEN`] (see [`shown_config`]).
+    pub shown: BTreeMap<String, String>,
 }
 
 /// Kafka Connect's error handling keys.
@@ -286,6 +289,7 @@ impl ConnectorConfig {
             };
             raw.map.insert(k.clone(), s);
         }
+        let mut shown = shown_config(&raw.map);
         // `name` may sit at the top level (Connect REST form) or inside config (properties form).
         let top_name = doc.get("name").and_then(Value::as_str).map(str::to_owned);
         let inner_name = raw.take("name");
@@ -507,6 +511,7 @@ impl ConnectorConfig {
             return Err(key_err(&file, key, &format!("unknown key{hint}")));
         }
 
+        shown.insert("name".to_owned(), name.clone());
         Ok(Self {
             file,
             name,
@@ -534,6 +539,7 @@ impl ConnectorConfig {
             maintenance_interval_ms,
             snapshot_retention_ms,
             errors,
+            shown,
         })
     }
 }
@@ -620,22 +626,76 @@ pub fn register_secret(value: &str) {
     }
 }
 
-/// `text` with every registered secret value ([`register_secret`]) and the value after every
-/// `password=` / `secret=` (any case) replaced: for error messages of libraries that repeat
-/// connection strings, requests or statements.
-pub fn scrub_secrets(text: &str) -> String {
+/// `text` with every registered secret value ([`register_secret`]) replaced.
+fn scrub_registered(text: &str, replacement: &str) -> String {
     let mut text = text.to_owned();
     if let Ok(secrets) = SECRETS.read() {
         for secret in secrets.iter() {
             if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[redacted]");
+                text = text.replace(secret.as_str(), replacement);
             }
         }
     }
-    scrub_assignments(&text)
+    text
 }
 
-fn scrub_assignments(text: &str) -> String {
+/// How the REST API shows a secret (as Kafka Connect shows passwords).
+pub const HIDDEN: &str = "[hidden]";
+
+/// A connector's config map as the REST API shows it. Hidden: the value of every key whose
+/// name says it holds a secret (`password`, `secret`, `user.info`, `jaas`, `token`, `*.key`),
+/// and inside any other value a `password=…` / `secret=…` (catalog connection strings) or the
+/// password of a `scheme://user:password@host` URL.
+pub fn shown_config(config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    config
+        .iter()
+        .map(|(k, v)| {
+            let shown = if keys::is_secret(k) {
+                HIDDEN.to_owned()
+            } else {
+                hide_url_password(&scrub_with(&scrub_registered(v, HIDDEN), HIDDEN))
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
+/// `scheme://user:password@host…` → `scheme://user:[hidden]@host…`, for every URL in `text`.
+fn hide_url_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == ',' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((user_info, host)) => {
+                let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+                if user_info.contains(':') {
+                    out.push_str(&format!("{user}:{HIDDEN}@{host}"));
+                } else {
+                    out.push_str(authority);
+                }
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with every registered secret value ([`register_secret`]) and the value after every
+/// `password=` / `secret=` (any case) replaced: for error messages of libraries that repeat
+/// connection strings, requests or statements.
+pub fn scrub_secrets(text: &str) -> String {
+    scrub_with(&scrub_registered(text, "[redacted]"), "[redacted]")
+}
+
+fn scrub_with(text: &str, replacement: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
@@ -650,7 +710,7 @@ fn scrub_assignments(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | ';'))
             .map_or(text.len(), |i| value + i);
         out.push_str(&text[at..value]);
-        out.push_str("[redacted]");
+        out.push_str(replacement);
         at = end;
     }
     out.push_str(&text[at..]);

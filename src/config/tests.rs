@@ -313,3 +313,44 @@ fn secrets_are_scrubbed_from_library_error_text() {
     assert_eq!(scrub_secrets("password="), "password=[redacted]");
     assert_eq!(scrub_secrets("nothing here"), "nothing here");
 }
+
+#[test]
+fn the_rest_config_hides_secrets_as_connect_shows_passwords() {
+    let config: BTreeMap<String, String> = [
+        (
+            "ducklake.catalog",
+            "postgres:dbname=lake host=h password=hunter2",
+        ),
+        (
+            "consumer.override.sasl.jaas.config",
+            "PlainLoginModule username=u password=p2",
+        ),
+        ("consumer.override.sasl.password", "p3"),
+        ("value.converter.basic.auth.user.info", "u:p4"),
+        ("ducklake.s3.secret.access.key", "p5"),
+        ("ducklake.s3.session.token", "p6"),
+        (
+            "value.converter.schema.registry.url",
+            "http://u:p7@reg:8081,http://plain:8082",
+        ),
+        ("topics", "orders"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let shown = shown_config(&config);
+    let all = format!("{shown:?}");
+    for secret in ["hunter2", "p2", "p3", "p4", "p5", "p6", "p7"] {
+        assert!(!all.contains(secret), "{secret} shown in {all}");
+    }
+    assert_eq!(
+        shown["ducklake.catalog"],
+        "postgres:dbname=lake host=h password=[hidden]"
+    );
+    assert_eq!(shown["ducklake.s3.session.token"], HIDDEN);
+    assert_eq!(
+        shown["value.converter.schema.registry.url"],
+        "http://u:[hidden]@reg:8081,http://plain:8082"
+    );
+    assert_eq!(shown["topics"], "orders");
+}

@@ -351,17 +351,37 @@ pub fn produce_keyed(
 
 /// `GET path` on `addr`: status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = http(addr, "GET", path);
+    (status, body)
+}
+
+/// `METHOD path` (no body) on `addr`, one request per connection: status, the header block
+/// (lowercased names) and the body.
+pub fn http(addr: &str, method: &str, path: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(330)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let head = head
+        .lines()
+        .skip(1)
+        .map(|l| match l.split_once(':') {
+            Some((k, v)) => format!("{}:{}", k.to_ascii_lowercase(), v),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status, head, body.to_owned())
 }
 
 /// The value of one sample of a Prometheus text page: `series` is `name{labels}` (or `name`),
