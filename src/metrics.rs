@@ -371,6 +371,7 @@ fn counter_values(s: &ConnectorStats) -> BTreeMap<(Counter, String), u64> {
 struct Exported {
     counters: Vec<IntCounterVec>,
     running: IntGaugeVec,
+    paused: IntGaugeVec,
     data_files: IntGaugeVec,
     last_snapshot: IntGaugeVec,
     flush_seconds: HistogramVec,
@@ -416,6 +417,10 @@ impl Exported {
             running: gauge(
                 "ducklake_sink_connector_running",
                 "1 while the connector runs, 0 once stopped or failed.",
+            )?,
+            paused: gauge(
+                "ducklake_sink_connector_paused",
+                "1 while the connector is paused (PUT /connectors/<name>/pause), else 0.",
             )?,
             data_files: gauge(
                 "ducklake_sink_data_files",
@@ -470,6 +475,9 @@ impl Exported {
         }
         if let Ok(g) = self.running.get_metric_with_label_values(&[connector]) {
             g.set(i64::from(s.state == State::Running));
+        }
+        if let Ok(g) = self.paused.get_metric_with_label_values(&[connector]) {
+            g.set(i64::from(s.state == State::Paused));
         }
         for (family, value) in [
             (&self.data_files, s.data_files.map(|n| n as i64)),
@@ -782,6 +790,7 @@ mod tests {
             "ducklake_sink_records_redelivered_total",
             "ducklake_sink_maintenance_runs_total",
             "ducklake_sink_connector_running",
+            "ducklake_sink_connector_paused",
         ] {
             assert_eq!(
                 value(&text, name, &[("connector", "c")]),

@@ -371,6 +371,16 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
     std::thread::sleep(Duration::from_secs(10));
     let still = get_json(&addr, &format!("/connectors/{name}/status"));
     assert_eq!(still["connector"]["state"], "PAUSED");
+    // Paused is its own state in the metrics, so the "connector down" alert can leave it be.
+    let (_, _, page) = http(&addr, "GET", "/metrics");
+    for (gauge, want) in [("running", 0.0), ("paused", 1.0)] {
+        let series = format!("ducklake_sink_connector_{gauge}{{connector=\"{name}\"}}");
+        assert_eq!(
+            support::sample(&page, &series),
+            Some(want),
+            "{series}\n{page}"
+        );
+    }
     assert_eq!(
         lake_count(&lake, "orders"),
         rows,
