@@ -46,6 +46,9 @@ pub struct TableBatch {
     /// going into one column.
     seen: Vec<u64>,
     stamp: u64,
+    /// Field position in the last record → the column it went into (a guess checked by
+    /// name, so a record with another field order only costs the hash lookups).
+    positions: Vec<usize>,
     /// Each row holds one value per column known when it was added; shorter rows end in nulls.
     pub rows: Vec<Vec<Datum>>,
     /// Keyed tables: the primary key columns, and what each row does.
@@ -89,7 +92,20 @@ impl TableBatch {
         // Lower-cased names of the new columns this record brings (rarely any).
         let mut new_names: Vec<(String, &str)> = Vec::new();
         for (n, cell) in row.cells.iter().enumerate() {
-            let slot = self.column_of(&cell.name);
+            // Records of one table usually repeat the field order of the one before: try
+            // the column this position went to last time before hashing the name.
+            let guess = self.positions.get(n).copied();
+            let slot = match guess {
+                Some(i)
+                    if self
+                        .columns
+                        .get(i)
+                        .is_some_and(|(name, _)| *name == cell.name) =>
+                {
+                    Some(i)
+                }
+                _ => self.column_of(&cell.name),
+            };
             if let Some(i) = slot {
                 if self.seen[i] == self.stamp {
                     // A second field of this record for the same column: an exact duplicate
@@ -139,12 +155,15 @@ impl TableBatch {
             }
         }
         let mut values = vec![Datum::Null; self.columns.len()];
-        for (cell, slot) in row.cells.into_iter().zip(plan) {
+        for (n, (cell, slot)) in row.cells.into_iter().zip(plan).enumerate() {
             let i = match (slot, cell.ty) {
                 (Some(i), ty) => {
                     if let Some(ty) = ty {
                         let current = &self.columns[i].1;
-                        self.columns[i].1 = current.unify(&ty).unwrap_or_else(|| current.clone());
+                        if *current != ty {
+                            self.columns[i].1 =
+                                current.unify(&ty).unwrap_or_else(|| current.clone());
+                        }
                     }
                     i
                 }
@@ -168,6 +187,11 @@ impl TableBatch {
                 // An untyped null for a column nobody has seen yet: nothing to store.
                 (None, None) => continue,
             };
+            if let Some(p) = self.positions.get_mut(n) {
+                *p = i;
+            } else if self.positions.len() == n {
+                self.positions.push(i);
+            }
             values[i] = cell.value;
         }
         Ok(values)
@@ -727,6 +751,57 @@ mod tests {
             *have.entry(ts).or_default() += n;
         }
         assert_eq!(have, want);
+    }
+
+    #[test]
+    fn fields_in_another_order_still_find_their_columns() {
+        let mut b = Batch::default();
+        let int = |n| (Some(ColumnType::BigInt), Datum::Int(n));
+        let text = |s: &str| (Some(ColumnType::Varchar), Datum::Text(s.into()));
+        let records = [
+            vec![("a", int(1)), ("b", text("x"))],
+            vec![("a", int(2)), ("b", text("y"))],
+            vec![("b", text("z")), ("a", int(3))],
+            vec![("B", text("w")), ("c", int(9)), ("a", int(4))],
+            vec![("c", int(8))],
+        ];
+        for (offset, cells) in records.iter().enumerate() {
+            let cells: Vec<_> = cells
+                .iter()
+                .map(|(n, (t, v))| (*n, t.clone(), v.clone()))
+                .collect();
+            put(&mut b, append(&cells), 0, offset as i64, None, 1).unwrap();
+        }
+        let t = &b.tables["t"];
+        let names: Vec<_> = t.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let column = |c: usize| (0..5).map(|r| t.value(r, c).clone()).collect::<Vec<_>>();
+        assert_eq!(
+            column(0),
+            [1, 2, 3, 4]
+                .map(Datum::Int)
+                .into_iter()
+                .chain([Datum::Null])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            column(1),
+            ["x", "y", "z", "w"]
+                .map(|s| Datum::Text(s.into()))
+                .into_iter()
+                .chain([Datum::Null])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            column(2),
+            [
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::Int(9),
+                Datum::Int(8)
+            ]
+        );
     }
 
     #[test]

@@ -63,7 +63,12 @@ impl JsonDecoder {
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|b| *b == b'{');
-        let env: Envelope<'_> = match serde_json::from_slice(bytes) {
+        // As in `decode_schemaless`: one UTF-8 check rather than one per string.
+        let parsed = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        };
+        let env: Envelope<'_> = match parsed {
             Ok(env) if is_object => env,
             Ok(_) => return Err(not_envelope()),
             Err(e) if e.is_data() => return Err(not_envelope()),
@@ -418,7 +423,13 @@ fn kind(v: &Value) -> &'static str {
 /// plain JSON topics. Nested objects become [`Datum::Object`] (a Debezium envelope is
 /// unwrapped from them; otherwise they are stored as JSON), arrays JSON text.
 pub fn decode_schemaless(bytes: &[u8]) -> Result<Data, DecodeError> {
-    match serde_json::from_slice::<Schemaless>(bytes) {
+    // One UTF-8 check of the whole record is cheaper than serde_json's check of each string
+    // from a byte slice; invalid UTF-8 takes the byte path, which reports where it is.
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str::<Schemaless>(text),
+        Err(_) => serde_json::from_slice::<Schemaless>(bytes),
+    };
+    match parsed {
         Ok(Schemaless::Row(row)) => Ok(Data::Row(row)),
         Ok(Schemaless::Null) => Ok(Data::Null),
         Ok(Schemaless::Scalar(CellValue(ty, value))) => Ok(Data::Scalar(Cell {

@@ -9,7 +9,7 @@ mod produce;
 
 pub use cdc::{cdc_expect_columns, produce_cdc, CdcFormat, CdcOptions, CdcReport, OpCounts};
 pub use consume::{consume_raw, ConsumeReport};
-pub use orders::{order_json, produce_orders, OrdersOptions};
+pub use orders::{order_json, orders_avro, produce_orders, OrdersOptions};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -92,6 +92,25 @@ pub fn order_json(
     (customer_id.to_string(), value.to_string())
 }
 
+/// `count` orders with Avro values as `produce_orders` frames them (schema id 1), and the Avro
+/// schema's text: what the benchmark example decodes without a broker or registry.
+pub fn orders_avro(count: u64, seed: u64) -> Result<(String, Vec<Vec<u8>>), GenError> {
+    let (_, value) = order_json(&mut StdRng::seed_from_u64(0), 0, 1, true);
+    let connect = serde_json::from_str::<serde_json::Value>(&value)
+        .map_err(|e| GenError::InvalidOption(e.to_string()))?["schema"]
+        .clone();
+    let registered = super::avro::with_id(&connect, 1)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values = (0..count)
+        .map(|i| {
+            let (_, value) = order_json(&mut rng, i, 1000, true);
+            let envelope: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+            registered.frame(to_avro(&connect, &envelope["payload"]))
+        })
+        .collect();
+    Ok((super::avro::avro_schema(&connect).to_string(), values))
+}
+
 /// Sends `count` orders and waits until every one is acknowledged.
 pub async fn produce_orders(opts: &OrdersOptions) -> Result<ProduceReport, GenError> {
     let avro = match &opts.schema_registry {

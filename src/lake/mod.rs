@@ -4,7 +4,9 @@
 //! data and offsets become visible together or not at all.
 
 mod apply;
-mod arrow;
+/// Public for the benchmark example only.
+#[doc(hidden)]
+pub mod arrow;
 mod lineage;
 mod maintenance;
 mod object_store;
