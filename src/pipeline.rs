@@ -488,12 +488,18 @@ impl Pipeline {
                 self.flush_all("error").await?;
                 return Err(e);
             }
-            // Size triggers are honoured per record when the lake is free; while a flush is
-            // in flight the batch may run one chunk past them.
-            if self.inflight.is_none() {
-                if let Some(reason) = self.batch.flush_reason(Instant::now(), &self.limits) {
+            // Size triggers are hard limits: a batch that fills up while the previous flush is
+            // still committing waits for it, rather than taking the rest of the chunk (up to
+            // 1024 records past `flush.max.records`). The interval trigger never waits.
+            match self.batch.flush_reason(Instant::now(), &self.limits) {
+                Some(reason @ (FlushReason::Records | FlushReason::Bytes)) => {
+                    self.wait_inflight().await?;
                     self.start_flush(reason.as_str()).await?;
                 }
+                Some(reason) if self.inflight.is_none() => {
+                    self.start_flush(reason.as_str()).await?;
+                }
+                _ => {}
             }
         }
         Ok(())

@@ -492,3 +492,47 @@ fn maintenance_merges_the_small_files_of_frequent_flushes_and_keeps_every_row() 
         6_000
     );
 }
+
+/// `flush.max.records` is a hard cap: a batch that fills up while the previous flush is still
+/// committing waits for it instead of taking the rest of the consumer's chunk.
+#[test]
+fn no_flush_holds_more_than_flush_max_records() {
+    let broker = Broker::start();
+    let lake = LakeDir::new("orders-cap", "orders", &[("flush.max.records", "100")]);
+    orders(&broker, "orders", 5_000, 1, 1, false, None);
+
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    assert!(
+        worker.wait(MINUTE * 2).success(),
+        "worker failed: {}",
+        worker.log_text()
+    );
+    let conn = lake.open();
+    assert_eq!(
+        count(&conn, "SELECT count(DISTINCT order_id) FROM orders"),
+        5_000
+    );
+    let mut stmt = conn
+        .prepare("SELECT commit_extra_info FROM lake.snapshots()
+         WHERE author = 'ducklake-sink' AND json_extract_string(commit_extra_info, '$.kind') = 'flush'")
+        .unwrap();
+    let sizes: Vec<i64> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|extra| {
+            let extra: serde_json::Value = serde_json::from_str(&extra.unwrap()).unwrap();
+            extra["offsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["records"].as_i64().unwrap())
+                .sum()
+        })
+        .collect();
+    assert_eq!(sizes.iter().sum::<i64>(), 5_000);
+    assert!(
+        sizes.iter().all(|n| *n <= 100),
+        "flush sizes over the cap: {:?}",
+        sizes.iter().filter(|n| **n > 100).collect::<Vec<_>>()
+    );
+}
