@@ -13,10 +13,16 @@
 #   append-avro  the append mode's orders with Avro values (AvroConverter, typed columns) through
 #           scripts/schema_registry.py; the JSON mode's baseline is schemaless JSON.
 #   cdc-avro     the cdc mode's changes serialized with AvroConverter.
+#   commits      BENCH_COMMITS (10,000) orders drained with flush.max.records=1, one small commit
+#           after another into one table: the mean latency of the last 100 flushes over the
+#           first 100 shows whether a commit gets slower as the lake's snapshots pile up.
+#           Not in the default modes (about 10 minutes); run it with BENCH_MODES=commits.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
 #   BENCH_MODES="append cdc append-avro cdc-avro"   the modes to run, in this order
 #   BENCH_PARTITIONS=4 BENCH_FLUSH_RECORDS=100000 BENCH_INLINING=0 scripts/bench.sh
+#   BENCH_COMMITS=10000 BENCH_MODES=commits scripts/bench.sh
+#   BENCH_KEEP=1   keep the work folder (logs, lakes, connector files) and print where
 #   BENCH_CDC_COUNT=1000000 BENCH_CDC_KEYS=100000 BENCH_CDC_FORMAT=json|json-schema scripts/bench.sh
 #
 # A new mode is a function bench_<mode> that fills a topic, then calls raw_consume,
@@ -48,7 +54,7 @@ export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$PORT
   --storage-engine memory://tansu/ > "$WORK/tansu.log" 2>&1 &
 TANSU_PID=$!
 REGISTRY_PID=
-trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $WORK"; else rm -rf "$WORK"; fi' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 MACHINE="bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -64,6 +70,18 @@ raw_consume() { "$BIN_DIR/ducklake-gen" consume --topic "$1" --count "$2"; }
 #   records=… bytes=… rows=… deleted=… flushes=… active_ms=… peak_rss_kb=… wall_s=…
 sink_drain() {
   local name=$1 dir=$WORK/$1
+  connector_file "$name" "$2"
+  /usr/bin/time -f 'peak_rss_kb=%M wall_s=%e' -o "$dir/time.txt" \
+    "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/$name.json" 2> "$dir/sink.log" || {
+    echo "bench: the sink failed:" >&2; tail -20 "$dir/sink.log" >&2; return 1; }
+  local summary
+  summary=$(grep "run summary" "$dir/sink.log" | tail -1)
+  echo "$(grep -oE '\b(records|bytes|rows|deleted|flushes|active_ms)=[0-9]+' <<< "$summary" | tr '\n' ' ')$(cat "$dir/time.txt")"
+}
+
+# connector_file NAME CONFIG_JSON: writes $WORK/NAME.json (see sink_drain) for a lake in $WORK/NAME/.
+connector_file() {
+  local name=$1 dir=$WORK/$1
   mkdir -p "$dir"
   python3 - "$name" "$dir" "$2" "$INLINING" "$FLUSH_RECORDS" > "$WORK/$name.json" <<'PY'
 import json, sys
@@ -76,12 +94,6 @@ config = {"connector.class": "DuckLakeSink",
 config.update(json.loads(extra))
 print(json.dumps({"name": name, "config": config}, indent=1))
 PY
-  /usr/bin/time -f 'peak_rss_kb=%M wall_s=%e' -o "$dir/time.txt" \
-    "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/$name.json" 2> "$dir/sink.log" || {
-    echo "bench: the sink failed:" >&2; tail -20 "$dir/sink.log" >&2; return 1; }
-  local summary
-  summary=$(grep "run summary" "$dir/sink.log" | tail -1)
-  echo "$(grep -oE '\b(records|bytes|rows|deleted|flushes|active_ms)=[0-9]+' <<< "$summary" | tr '\n' ' ')$(cat "$dir/time.txt")"
 }
 
 # report TAG WHAT UNIT N RAW FIGURES TARGET: the (b), (a) and ratio lines of one mode.
@@ -177,6 +189,30 @@ print(f"bench: ({sys.argv[2]}) mix of the changes after the snapshot: c {100*c/t
     "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}')
   report "$tag " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
   cdc_check "bench-$tag" users
+}
+
+bench_commits() {
+  local n=${BENCH_COMMITS:-10000} figures
+  echo "bench: (commits) $n orders, 1 partition, drained with flush.max.records=1: $n commits in a row into one table (inlining limit $INLINING)"
+  "$BIN_DIR/ducklake-gen" orders --topic bench-commits --partitions 1 --count "$n" | sed 's/^/bench: (commits) produce: /'
+  figures=$(FLUSH_RECORDS=1 sink_drain bench-commits '{"topics": "bench-commits",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}')
+  python3 - "$WORK/bench-commits/sink.log" "$n" "$figures" <<'PY'
+import re, statistics, sys
+log, n, figures = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+flushes = [(int(re.search(r"\bms=(\d+)", l).group(1)), int(re.search(r"\bcommit_ms=(\d+)", l).group(1)))
+           for l in open(log) if " flushed" in l and re.search(r"\bms=\d+", l)]
+if len(flushes) != n:
+    sys.exit(f"bench: (commits) {len(flushes)} flushes logged, expected {n} (one per record)")
+first, last = flushes[:100], flushes[-100:]
+mean = lambda xs, i: statistics.mean(x[i] for x in xs)
+p50 = lambda xs, i: statistics.median(x[i] for x in xs)
+rss = re.search(r"peak_rss_kb=(\d+)", figures).group(1)
+print(f"bench: (commits) {n} flushes: latency of the first 100 mean {mean(first, 0):.1f} ms (median {p50(first, 0):.0f}), "
+      f"of the last 100 mean {mean(last, 0):.1f} ms (median {p50(last, 0):.0f}); of which commit {mean(first, 1):.1f} -> "
+      f"{mean(last, 1):.1f} ms; peak RSS {int(rss) / 1024:.0f} MiB")
+print(f"bench: (commits) ratio last 100 / first 100 = {mean(last, 0) / mean(first, 0):.2f} (target <= 1.5)")
+PY
 }
 
 # cdc_check NAME TABLE: the lake table holds exactly the generator's expected rows (keys, and
