@@ -127,7 +127,9 @@ fn commits_whose_outcome_is_unknown_are_resolved_by_reading_the_lake() {
     let lake = LakeDir::new(
         "unknown-outcome",
         "orders",
-        &[("flush.max.records", "400"), ("flush.interval.ms", "200")],
+        // 150 flushes, each one's commit outcome made unknown: flush.max.records is a hard
+        // cap, and each fault costs a retry with backoff.
+        &[("flush.max.records", "1000"), ("flush.interval.ms", "200")],
     );
     let mut worker = Worker::start_with_env(
         &lake,

@@ -265,10 +265,7 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
         head.contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
-    assert!(
-        body.contains("ducklake_sink_records_consumed_total"),
-        "{body}"
-    );
+    assert!(body.contains("ducklake_sink_connector_running{"), "{body}");
 
     // Unknown connectors, paths, tasks; wrong verbs; what is configured from files.
     for (method, path) in [

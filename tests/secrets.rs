@@ -265,7 +265,7 @@ fn planted_s3_credentials_never_appear_in_logs_status_http_or_errors() {
     // errors.retry.timeout, then the connector stops naming the store, not the credentials.
     orders("vault");
     proxy.cut();
-    let mut worker = Worker::start(&lake, &broker, &[]);
+    let mut worker = Worker::start(&lake, &broker, &["--exit-on-failure"]);
     let status = worker.wait(MINUTE);
     let log = worker.log_text();
     assert!(!status.success(), "{log}");
@@ -288,7 +288,12 @@ fn planted_s3_credentials_never_appear_in_logs_status_http_or_errors() {
         ("AWS_SECRET_ACCESS_KEY", S3_PLANTED[4]),
         ("AWS_ENDPOINT_URL", url.as_str()),
     ];
-    let mut worker = Worker::start_with_env(&env_lake, &broker, &["--log-format", "json"], &env);
+    let mut worker = Worker::start_with_env(
+        &env_lake,
+        &broker,
+        &["--log-format", "json", "--exit-on-failure"],
+        &env,
+    );
     let status = worker.wait(MINUTE);
     let log = worker.log_text();
     assert!(!status.success(), "{log}");

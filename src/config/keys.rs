@@ -72,6 +72,7 @@ pub fn is_secret(key: &str) -> bool {
         .iter()
         .any(|word| k.contains(word))
         || k.ends_with(".key")
+        || k.ends_with(".key.id")
 }
 
 /// The closest known key, if it is close enough to be a plausible typo.

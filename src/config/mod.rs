@@ -643,7 +643,7 @@ fn scrub_registered(text: &str, replacement: &str) -> String {
 pub const HIDDEN: &str = "[hidden]";
 
 /// A connector's config map as the REST API shows it. Hidden: the value of every key whose
-/// name says it holds a secret (`password`, `secret`, `user.info`, `jaas`, `token`, `*.key`),
+/// name says it holds a secret (`password`, `secret`, `user.info`, `jaas`, `token`, `*.key`, `*.key.id`),
 /// and inside any other value a `password=…` / `secret=…` (catalog connection strings) or the
 /// password of a `scheme://user:password@host` URL.
 pub fn shown_config(config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
