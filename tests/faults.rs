@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,29 +13,12 @@ use ducklake_sink::gen::{create_topic, produce_orders, OrdersOptions, ProduceRep
 use rand::{Rng, SeedableRng};
 use support::{count, runtime, wait_for_rows, Broker, LakeDir, Postgres, Worker};
 
-static SERIAL: Mutex<()> = Mutex::new(());
 const MINUTE: Duration = Duration::from_secs(60);
 const N: u64 = 200_000;
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Produces `count` orders at `rate`/s on a background thread.
 fn producer(broker: &Broker, topic: &str, count: u64, rate: f64) -> JoinHandle<ProduceReport> {
-    let opts = OrdersOptions {
-        bootstrap_servers: broker.bootstrap.clone(),
-        topic: topic.into(),
-        count,
-        rate: Some(rate),
-        seed: 11,
-        partitions: None,
-        start_id: 1,
-        customers: 500,
-        with_schema: false,
-        schema_registry: None,
-    };
-    std::thread::spawn(move || runtime().block_on(produce_orders(&opts)).unwrap())
+    support::produce_orders_in_background(broker, topic, count, rate, 11)
 }
 
 /// A broker with a 4-partition `orders` topic, and a connector on a fresh PostgreSQL
@@ -81,7 +63,7 @@ fn assert_exactly_once(lake: &LakeDir, report: &ProduceReport) {
 
 #[test]
 fn crash_loop_of_kill_9_keeps_every_record_exactly_once() {
-    let _serial = serial();
+    let _serial = support::serial();
     let broker = Broker::start();
     runtime()
         .block_on(create_topic(&broker.bootstrap, "orders", 4))
@@ -116,7 +98,7 @@ fn crash_loop_of_kill_9_keeps_every_record_exactly_once() {
 /// write it again. Without that, each such fault would append its batch twice.
 #[test]
 fn commits_whose_outcome_is_unknown_are_resolved_by_reading_the_lake() {
-    let _serial = serial();
+    let _serial = support::serial();
     let broker = Broker::start();
     runtime()
         .block_on(create_topic(&broker.bootstrap, "orders", 4))
@@ -149,7 +131,7 @@ fn commits_whose_outcome_is_unknown_are_resolved_by_reading_the_lake() {
 
 #[test]
 fn two_workers_share_a_postgres_catalog_through_death_and_join() {
-    let _serial = serial();
+    let _serial = support::serial();
     let (_pg, broker, lake) = postgres_stack("shared", &[("flush.interval.ms", "500")]);
     let produced = producer(&broker, "orders", N, 4_000.0);
 
@@ -191,7 +173,7 @@ fn two_workers_share_a_postgres_catalog_through_death_and_join() {
 
 #[test]
 fn a_zombie_that_resumes_after_its_partitions_moved_cannot_commit() {
-    let _serial = serial();
+    let _serial = support::serial();
     // Long flush interval and no size trigger: the zombie surely holds records when frozen.
     let (_pg, broker, lake) = postgres_stack(
         "zombie",
@@ -238,7 +220,7 @@ fn a_zombie_that_resumes_after_its_partitions_moved_cannot_commit() {
 
 #[test]
 fn a_catalog_outage_is_ridden_out_by_retrying() {
-    let _serial = serial();
+    let _serial = support::serial();
     let (pg, broker, lake) = postgres_stack("outage", &[("flush.interval.ms", "500")]);
     let produced = producer(&broker, "orders", N, 5_000.0);
 
@@ -263,7 +245,7 @@ fn a_catalog_outage_is_ridden_out_by_retrying() {
 
 #[test]
 fn a_recreated_topic_stops_the_worker_with_the_promised_error() {
-    let _serial = serial();
+    let _serial = support::serial();
     let broker = Broker::start();
     let rt = runtime();
     let produce = |count: u64, start_id: u64| {

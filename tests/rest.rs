@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,28 +19,9 @@ use support::{
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// The load tests time outages and pauses on a 2-core machine: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Produces `count` orders at `rate`/s on a background thread.
 fn producer(broker: &Broker, topic: &str, count: u64, rate: f64) -> JoinHandle<ProduceReport> {
-    let opts = OrdersOptions {
-        bootstrap_servers: broker.bootstrap.clone(),
-        topic: topic.into(),
-        count,
-        rate: Some(rate),
-        seed: 5,
-        partitions: None,
-        start_id: 1,
-        customers: 500,
-        with_schema: false,
-        schema_registry: None,
-    };
-    std::thread::spawn(move || runtime().block_on(produce_orders(&opts)).unwrap())
+    support::produce_orders_in_background(broker, topic, count, rate, 5)
 }
 
 fn topic(broker: &Broker, name: &str, partitions: i32) {
@@ -330,7 +310,7 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
 #[test]
 fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing() {
     // Also: a restart while paused stays paused; a restart while running loses nothing.
-    let _serial = serial();
+    let _serial = support::serial();
     let pg = Postgres::start();
     let broker = Broker::start();
     topic(&broker, "orders", 4);
@@ -446,7 +426,7 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
 
 #[test]
 fn a_failed_connector_is_restarted_in_process_and_reads_on_from_the_lake_offsets() {
-    let _serial = serial();
+    let _serial = support::serial();
     let pg = Postgres::start();
     let broker = Broker::start();
     topic(&broker, "orders", 4);

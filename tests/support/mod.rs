@@ -683,3 +683,38 @@ impl Drop for Postgres {
             .output();
     }
 }
+
+/// Tests of one binary that time outages and pauses on a 2-core machine take this first, so
+/// they run one at a time (a test that panicked while holding it does not block the rest).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Produces `count` schemaless orders (ids from 1, 500 customers) at `rate`/s on a background
+/// thread.
+pub fn produce_orders_in_background(
+    broker: &Broker,
+    topic: &str,
+    count: u64,
+    rate: f64,
+    seed: u64,
+) -> std::thread::JoinHandle<ducklake_sink::gen::ProduceReport> {
+    let opts = ducklake_sink::gen::OrdersOptions {
+        bootstrap_servers: broker.bootstrap.clone(),
+        topic: topic.into(),
+        count,
+        rate: Some(rate),
+        seed,
+        partitions: None,
+        start_id: 1,
+        customers: 500,
+        with_schema: false,
+        schema_registry: None,
+    };
+    std::thread::spawn(move || {
+        runtime()
+            .block_on(ducklake_sink::gen::produce_orders(&opts))
+            .unwrap()
+    })
+}
