@@ -11,6 +11,7 @@ mod lineage;
 mod maintenance;
 mod object_store;
 mod offsets;
+mod scan;
 mod schema;
 mod thread;
 
@@ -289,6 +290,7 @@ impl Lake {
         conn.execute_batch("SET autoinstall_known_extensions = false")
             .map_err(sql_err("cannot configure DuckDB"))?;
         configure(&conn, &settings.tuning)?;
+        scan::register(&conn).map_err(sql_err("cannot register the batch scan"))?;
         load_extension(&conn, "ducklake")?;
         load_extension(&conn, "icu")?;
         let catalog = settings.catalog.as_str();
