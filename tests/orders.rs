@@ -536,3 +536,104 @@ fn no_flush_holds_more_than_flush_max_records() {
         sizes.iter().filter(|n| **n > 100).collect::<Vec<_>>()
     );
 }
+
+/// The `ducklake.parquet.*` keys reach DuckLake (its options of the connector's schema) and the
+/// Parquet files it writes; a lake without them keeps DuckLake's defaults.
+#[test]
+fn parquet_keys_reach_the_files_the_lake_writes() {
+    let broker = Broker::start();
+    orders(&broker, "orders", 10_000, 1, 1, false, None);
+    let tuned = LakeDir::new(
+        "orders-zstd",
+        "orders",
+        &[
+            ("flush.max.records", "5000"),
+            ("ducklake.parquet.compression", "zstd"),
+            ("ducklake.parquet.row.group.size", "2048"),
+            ("ducklake.threads", "2"),
+            ("ducklake.memory.limit", "512MB"),
+        ],
+    );
+    let plain = LakeDir::new("orders-plain", "orders", &[("flush.max.records", "5000")]);
+    for lake in [&tuned, &plain] {
+        let mut worker = Worker::start(lake, &broker, &["--until-caught-up"]);
+        assert!(
+            worker.wait(MINUTE * 2).success(),
+            "worker failed: {}",
+            worker.log_text()
+        );
+    }
+
+    // (codecs of the column chunks, largest row group, row groups, files) of a lake's table.
+    let files = |lake: &LakeDir| -> (Vec<String>, i64, i64, i64) {
+        let conn = lake.open();
+        assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 10_000);
+        let paths: Vec<String> = conn
+            .prepare("SELECT data_file FROM ducklake_list_files('lake', 'orders')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let list = paths
+            .iter()
+            .map(|p| format!("'{p}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let codecs: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT DISTINCT compression FROM parquet_metadata([{list}]) ORDER BY 1"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let (largest, groups): (i64, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT max(row_group_num_rows), count(DISTINCT (file_name, row_group_id))
+                     FROM parquet_metadata([{list}])"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        (codecs, largest, groups, paths.len() as i64)
+    };
+    let (codecs, largest, groups, n) = files(&tuned);
+    assert_eq!(codecs, ["ZSTD"]);
+    assert!(largest <= 2048, "a row group of {largest} rows");
+    assert!(groups >= 10_000 / 2048, "{groups} row groups in {n} files");
+    let (codecs, largest, _, _) = files(&plain);
+    assert_eq!(codecs, ["SNAPPY"]);
+    assert!(largest > 2048, "largest row group {largest} rows");
+
+    // DuckLake holds the tuned options for the connector's schema only.
+    let conn = tuned.open();
+    let options: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT option_name, value, scope || ':' || coalesce(scope_entry, '') FROM lake.options()
+             WHERE option_name LIKE 'parquet%' ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        options,
+        [
+            (
+                "parquet_compression".into(),
+                "zstd".into(),
+                "SCHEMA:main".into()
+            ),
+            (
+                "parquet_row_group_size".into(),
+                "2048".into(),
+                "SCHEMA:main".into()
+            ),
+        ]
+    );
+}

@@ -7,6 +7,7 @@
 
 mod keys;
 pub mod s3;
+mod tuning;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 pub use keys::{is_secret, KNOWN_KEYS};
 pub use s3::{ObjectStore, UrlStyle};
+pub use tuning::{LakeTuning, ParquetOptions};
 
 use crate::decode::{DecodeSettings, EnvelopeMode};
 
@@ -140,6 +142,9 @@ pub struct ConnectorConfig {
     /// `ducklake.snapshot.retention.ms`: snapshots older than this are expired by maintenance
     /// and their files deleted; `None` (`-1`, the default) keeps the whole history.
     pub snapshot_retention_ms: Option<u64>,
+    /// DuckDB's threads and memory for the lake connection, and the Parquet options
+    /// (`ducklake.threads`, `ducklake.memory.limit`, `ducklake.parquet.*`).
+    pub tuning: LakeTuning,
     /// What happens to records that cannot be decoded or written (`errors.*`).
     pub errors: ErrorHandling,
     /// The file's config map as the REST API shows it: every value as given, secrets
@@ -455,6 +460,7 @@ impl ConnectorConfig {
                 ))
             }
         };
+        let tuning = raw.tuning()?;
         let errors = raw.errors()?;
 
         let mut consumer_overrides = BTreeMap::new();
@@ -538,6 +544,7 @@ impl ConnectorConfig {
             retry_delay_max_ms,
             maintenance_interval_ms,
             snapshot_retention_ms,
+            tuning,
             errors,
             shown,
         })
@@ -588,6 +595,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("retry_delay_max_ms", &self.retry_delay_max_ms)
             .field("maintenance_interval_ms", &self.maintenance_interval_ms)
             .field("snapshot_retention_ms", &self.snapshot_retention_ms)
+            .field("tuning", &self.tuning)
             .field("errors", &self.errors)
             .finish()
     }

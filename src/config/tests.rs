@@ -354,3 +354,63 @@ fn the_rest_config_hides_secrets_as_connect_shows_passwords() {
     );
     assert_eq!(shown["topics"], "orders");
 }
+
+#[test]
+fn lake_tuning_keys_parse_with_measured_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.tuning.threads, tuning::DEFAULT_THREADS);
+    assert_eq!(c.tuning.memory_limit, None);
+    assert!(c.tuning.parquet.options().is_empty());
+
+    let c = parse(r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"o","ducklake.catalog":"x.db",
+        "ducklake.threads":2,"ducklake.memory.limit":"256 mib","ducklake.parquet.compression":"ZSTD",
+        "ducklake.parquet.compression.level":"9","ducklake.parquet.row.group.size":"65536","ducklake.parquet.version":2}}"#)
+    .unwrap();
+    assert_eq!(c.tuning.threads, 2);
+    assert_eq!(c.tuning.memory_limit.as_deref(), Some("256MiB"));
+    assert_eq!(
+        c.tuning.parquet.options(),
+        [
+            ("parquet_compression", "zstd".to_owned()),
+            ("parquet_compression_level", "9".to_owned()),
+            ("parquet_row_group_size", "65536".to_owned()),
+            ("parquet_version", "2".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn bad_lake_tuning_values_are_refused_naming_the_key() {
+    let with = |key: &str, value: &str| {
+        err(&format!(
+            r#"{{"name":"o","config":{{"connector.class":"DuckLakeSink","topics":"o","ducklake.catalog":"x.db","{key}":"{value}"}}}}"#
+        ))
+    };
+    for (key, value, needle) in [
+        ("ducklake.threads", "0", "positive integer"),
+        ("ducklake.threads", "many", "positive integer"),
+        ("ducklake.memory.limit", "lots", "512MB"),
+        ("ducklake.memory.limit", "0GB", "512MB"),
+        ("ducklake.parquet.compression", "lzo", "snappy, gzip, zstd"),
+        ("ducklake.parquet.row.group.size", "100", "at least 2048"),
+        ("ducklake.parquet.version", "3", "1 or 2"),
+        ("ducklake.parquet.compression.level", "3", "zstd only"),
+    ] {
+        let e = with(key, value);
+        assert!(e.contains("conn.json") && e.contains(key), "{e}");
+        assert!(e.contains(needle), "{key}={value}: {e}");
+    }
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"o","ducklake.catalog":"x.db",
+        "ducklake.parquet.compression":"zstd","ducklake.parquet.compression.level":"23"}}"#,
+    );
+    assert!(
+        e.contains("ducklake.parquet.compression.level") && e.contains("22"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"name":"o","config":{"connector.class":"DuckLakeSink","topics":"o","ducklake.catalog":"x.db",
+        "ducklake.parquet.compresion":"zstd"}}"#,
+    );
+    assert!(e.contains("ducklake.parquet.compression"), "{e}");
+}

@@ -1,12 +1,13 @@
 //! Writing one table's buffered changes inside the flush transaction.
 //!
-//! Append tables: the rows go in through DuckDB's appender as whole Arrow columns.
+//! Append tables: the rows go in as whole Arrow columns, one `INSERT … SELECT` from a scan of
+//! the record batch (`scan.rs`).
 //! Keyed tables (upserts): the batch already holds one change per key; they are staged in a
 //! temporary table, every staged key is deleted from the lake table (`DELETE … USING`), and
 //! the upserted rows are inserted from the stage (`INSERT … SELECT`). A truncate empties the
 //! table first. All of it is part of the flush's one DuckLake transaction.
 
-use super::{arrow, sql, sql_err, Lake, LakeError, LAKE};
+use super::{arrow, sql, sql_err, Lake, LakeError};
 use crate::batch::{RowOp, TableBatch};
 
 /// Temporary table (in DuckDB's `temp` catalog, not the lake) that stages a keyed table's
@@ -104,8 +105,20 @@ impl Lake {
             context: format!("cannot append to table `{table}`: {e}"),
             source: super::DbError::from(duckdb::Error::AppendError),
         })?;
-        let names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
-        self.append_batch(LAKE, &self.settings.schema, table, &names, columns)?;
+        let cols: Vec<String> = data.columns.iter().map(|(n, _)| sql::ident(n)).collect();
+        let cols = cols.join(", ");
+        let batch = super::scan::Registered::new(columns);
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {}({}::UBIGINT)",
+                    self.table_ref(table),
+                    super::scan::FUNCTION,
+                    batch.id()
+                ),
+                [],
+            )
+            .map_err(sql_err(format!("cannot append to table `{table}`")))?;
         Ok(data.rows.len() as u64)
     }
 

@@ -11,6 +11,7 @@ mod lineage;
 mod maintenance;
 mod object_store;
 mod offsets;
+mod scan;
 mod schema;
 mod thread;
 
@@ -20,7 +21,7 @@ use std::path::Path;
 use duckdb::Connection;
 
 use crate::batch::{Batch, TopicPartition};
-use crate::config::{ConnectorConfig, ObjectStore};
+use crate::config::{ConnectorConfig, LakeTuning, ObjectStore};
 pub use crate::offsets::Claim;
 use crate::offsets::Expect;
 use crate::shape::{Evolution, Misfit, TableColumns};
@@ -248,6 +249,8 @@ pub struct LakeSettings {
     pub schema: String,
     pub evolution: Evolution,
     pub data_inlining_row_limit: u64,
+    /// DuckDB threads and memory, and the Parquet options of the connector's schema.
+    pub tuning: LakeTuning,
 }
 
 impl From<&ConnectorConfig> for LakeSettings {
@@ -260,6 +263,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             schema: c.schema.clone(),
             evolution: c.evolution(),
             data_inlining_row_limit: c.data_inlining_row_limit,
+            tuning: c.tuning.clone(),
         }
     }
 }
@@ -285,6 +289,8 @@ impl Lake {
         // the network, whose failure would only hide the real problem.
         conn.execute_batch("SET autoinstall_known_extensions = false")
             .map_err(sql_err("cannot configure DuckDB"))?;
+        configure(&conn, &settings.tuning)?;
+        scan::register(&conn).map_err(sql_err("cannot register the batch scan"))?;
         load_extension(&conn, "ducklake")?;
         load_extension(&conn, "icu")?;
         let catalog = settings.catalog.as_str();
@@ -329,6 +335,7 @@ impl Lake {
             tables: HashMap::new(),
         };
         lake.prepare()?;
+        lake.set_parquet_options()?;
         Ok(lake)
     }
 
@@ -357,6 +364,54 @@ impl Lake {
                 context: "cannot create the schema and offsets table".into(),
                 source: DbError::from(source),
             })
+    }
+
+    /// The Parquet options the connector's schema holds in the catalog (DuckLake's
+    /// `options()`, scope `SCHEMA`), by option name.
+    pub fn parquet_options(&self) -> Result<BTreeMap<String, String>, LakeError> {
+        let context = "cannot read the lake's options";
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT option_name, value FROM {}.options() \
+                 WHERE scope = 'SCHEMA' AND scope_entry = ? AND option_name LIKE 'parquet%'",
+                sql::ident(LAKE)
+            ))
+            .map_err(sql_err(context))?;
+        let rows = stmt
+            .query_map([&self.settings.schema], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql_err(context))?;
+        rows.collect::<Result<_, _>>().map_err(sql_err(context))
+    }
+
+    /// Stores the configured Parquet options for the connector's schema, each only when the
+    /// catalog holds another value (an unchanged restart writes nothing to the catalog).
+    fn set_parquet_options(&self) -> Result<(), LakeError> {
+        let wanted = self.settings.tuning.parquet.options();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let current = self.parquet_options()?;
+        for (name, value) in wanted {
+            if current.get(name) == Some(&value) {
+                continue;
+            }
+            self.conn
+                .execute_batch(&format!(
+                    "CALL {}.set_option({}, {}, schema => {})",
+                    sql::ident(LAKE),
+                    sql::literal(name),
+                    sql::literal(&value),
+                    sql::literal(&self.settings.schema)
+                ))
+                .map_err(|source| LakeError::Init {
+                    context: format!("cannot set the DuckLake option {name} = {value}"),
+                    source: DbError::from(source),
+                })?;
+        }
+        Ok(())
     }
 
     /// Runs `body` inside BEGIN … COMMIT; on any error rolls back and forgets cached table
@@ -484,6 +539,17 @@ fn fault_after_commit() -> bool {
             .filter(|n| *n > 0)
     });
     every.is_some_and(|n| (COMMITS.fetch_add(1, Ordering::SeqCst) + 1) % n == 0)
+}
+
+/// DuckDB's threads and memory limit for this connection's database (it is its own, in
+/// memory, so the settings reach nothing else).
+fn configure(conn: &Connection, tuning: &LakeTuning) -> Result<(), LakeError> {
+    let mut settings = format!("SET threads = {};", tuning.threads);
+    if let Some(limit) = &tuning.memory_limit {
+        settings.push_str(&format!(" SET memory_limit = {};", sql::literal(limit)));
+    }
+    conn.execute_batch(&settings)
+        .map_err(sql_err(format!("cannot configure DuckDB ({settings})")))
 }
 
 fn load_extension(conn: &Connection, name: &str) -> Result<(), LakeError> {
