@@ -248,6 +248,8 @@ pub struct LakeSettings {
     pub schema: String,
     pub evolution: Evolution,
     pub data_inlining_row_limit: u64,
+    /// Maintenance rewrites data files whose deleted fraction passes this.
+    pub rewrite_delete_threshold: f64,
 }
 
 impl From<&ConnectorConfig> for LakeSettings {
@@ -260,6 +262,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             schema: c.schema.clone(),
             evolution: c.evolution(),
             data_inlining_row_limit: c.data_inlining_row_limit,
+            rewrite_delete_threshold: c.rewrite_delete_threshold,
         }
     }
 }
