@@ -17,6 +17,13 @@
 #           after another into one table: the mean latency of the last 100 flushes over the
 #           first 100 shows whether a commit gets slower as the lake's snapshots pile up.
 #           Not in the default modes (about 10 minutes); run it with BENCH_MODES=commits.
+#   cdc-scale    the keyed apply at scale, lake only (no broker): examples/apply_bench pre-loads
+#           a table of BENCH_SCALE_ROWS (10,000,000) rows in flushes of BENCH_SCALE_CHUNK (1,000,000),
+#           then applies BENCH_SCALE_BATCHES
+#           flushes of BENCH_SCALE_BATCH (100,000, the upsert default of flush.max.records)
+#           changes with random keys, then with recent keys; prints changes/s, commit latency,
+#           delete files and full-scan times before, after and after compaction. Not in the
+#           default modes (a few minutes); BENCH_MODES=cdc-scale, BENCH_SCALE_STRATEGIES=plain,sorted.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
 #   BENCH_MODES="append cdc append-avro cdc-avro"   the modes to run, in this order
@@ -213,6 +220,14 @@ print(f"bench: (commits) {n} flushes: latency of the first 100 mean {mean(first,
       f"{mean(last, 1):.1f} ms; peak RSS {int(rss) / 1024:.0f} MiB")
 print(f"bench: (commits) ratio last 100 / first 100 = {mean(last, 0) / mean(first, 0):.2f} (target <= 1.5)")
 PY
+}
+
+bench_cdc-scale() {
+  echo "bench: (cdc-scale) keyed apply at scale, lake only (cargo run --release --example apply_bench)"
+  cargo build --release $CARGO_FEATURE_FLAGS --example apply_bench 2>&1 | tail -1 | sed 's/^/bench: (cdc-scale) /'
+  "$CARGO_TARGET_DIR/release/examples/apply_bench" --rows "${BENCH_SCALE_ROWS:-10000000}" \
+    --batch "${BENCH_SCALE_BATCH:-100000}" --batches "${BENCH_SCALE_BATCHES:-10}" --chunk "${BENCH_SCALE_CHUNK:-1000000}" \
+    --strategies "${BENCH_SCALE_STRATEGIES:-plain}" --dir "$WORK/cdc-scale" 2>&1 | sed 's/^/bench: (cdc-scale) /'
 }
 
 # cdc_check NAME TABLE: the lake table holds exactly the generator's expected rows (keys, and

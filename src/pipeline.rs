@@ -122,6 +122,9 @@ struct Pipeline {
     pause: Pause,
     /// When table maintenance runs next (`None`: off).
     next_maintenance: Option<Instant>,
+    /// Rows upserted or deleted in keyed tables since maintenance last ran: past
+    /// `ducklake.maintenance.changes` it runs early (delete files pile up with them).
+    changes_since_maintenance: u64,
     metrics: Arc<Metrics>,
     /// Records consumed per topic since the last publication to `metrics`.
     consumed: HashMap<String, u64>,
@@ -240,6 +243,7 @@ async fn run_connector_inner(
         stopping: false,
         pause: Pause::Running,
         next_maintenance,
+        changes_since_maintenance: 0,
         metrics: metrics.clone(),
         consumed: HashMap::new(),
         decoder,
@@ -357,21 +361,25 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Queues table maintenance when it is due. The lake thread runs it between flushes;
-    /// the loop wakes at least once a second (statistics), so an idle connector keeps its
-    /// schedule.
+    /// Queues table maintenance when it is due: on the interval, or early once keyed tables
+    /// took `ducklake.maintenance.changes` upserts and deletes. The lake thread runs it
+    /// between flushes; the loop wakes at least once a second (statistics), so an idle
+    /// connector keeps its schedule.
     fn maybe_maintain(&mut self) -> Result<(), Error> {
-        let Some(due) = self.next_maintenance else {
-            return Ok(());
-        };
         let now = Instant::now();
-        if now < due || self.stopping {
+        let timer = self.next_maintenance.is_some_and(|due| now >= due);
+        let threshold = self.config.maintenance_changes;
+        let changes = threshold > 0 && self.changes_since_maintenance >= threshold;
+        if !(timer || changes) || self.stopping {
             return Ok(());
         }
         let retention = self.config.snapshot_retention_ms.map(Duration::from_millis);
         self.lake.maintain(retention)?;
-        self.next_maintenance =
-            Some(now + Duration::from_millis(self.config.maintenance_interval_ms));
+        self.changes_since_maintenance = 0;
+        if self.next_maintenance.is_some() {
+            self.next_maintenance =
+                Some(now + Duration::from_millis(self.config.maintenance_interval_ms));
+        }
         Ok(())
     }
 
@@ -997,6 +1005,13 @@ impl Pipeline {
         );
         self.summary.rows += outcome.rows;
         self.summary.deleted += outcome.tables.values().map(|c| c.deleted).sum::<u64>();
+        if self.config.apply.insert_mode == crate::config::InsertMode::Upsert {
+            self.changes_since_maintenance += outcome
+                .tables
+                .values()
+                .map(|c| c.inserted + c.deleted)
+                .sum::<u64>();
+        }
         self.summary.flushes += 1;
         self.summary.last_snapshot = outcome.snapshot_id.or(self.summary.last_snapshot);
         self.assignment.committed(&done.offsets);

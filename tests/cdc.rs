@@ -555,6 +555,45 @@ fn generated_changes_with_and_without_schemas_equal_the_expected_state() {
     }
 }
 
+/// Maintenance driven by the number of keyed changes (its timer off), rewriting every file
+/// with deletes and merging files between small flushes, leaves the table equal to the
+/// generator's state: the upkeep of issue 11 changes layout, never rows.
+#[test]
+fn maintenance_after_keyed_changes_rewrites_deleted_files_and_keeps_the_state() {
+    let broker = Broker::start();
+    let lake = generator_lake(
+        "gen-maintained",
+        true,
+        &[
+            ("flush.max.records", "2000"),
+            ("ducklake.maintenance.interval.ms", "0"),
+            ("ducklake.maintenance.changes", "5000"),
+            ("ducklake.rewrite.delete.threshold", "0.0"),
+        ],
+    );
+    let expect = generate(
+        &broker.bootstrap,
+        lake.path(),
+        CdcFormat::JsonSchema,
+        30_000,
+        3_000,
+        None,
+    );
+    let mut worker = Worker::start(&lake, &broker, &["--until-caught-up"]);
+    let status = worker.wait(MINUTE * 2);
+    let log = worker.log_text();
+    assert!(status.success(), "worker failed: {log}");
+    let runs = log
+        .lines()
+        .filter(|l| l.contains("maintenance done"))
+        .count();
+    assert!(
+        runs >= 2,
+        "{runs} maintenance runs, expected one per 5000 changes:\n{log}"
+    );
+    assert_equals_expected(&lake, &expect);
+}
+
 /// Avro through a real HTTP registry, with a second value schema version (an added column)
 /// midway: the lake equals the generator's state, the new column included.
 #[test]

@@ -16,6 +16,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ducklake.schema",
     "ducklake.data.inlining.row.limit",
     "ducklake.maintenance.interval.ms",
+    "ducklake.maintenance.changes",
+    "ducklake.rewrite.delete.threshold",
     "ducklake.snapshot.retention.ms",
     "ducklake.threads",
     "ducklake.memory.limit",

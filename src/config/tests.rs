@@ -414,3 +414,53 @@ fn bad_lake_tuning_values_are_refused_naming_the_key() {
     );
     assert!(e.contains("ducklake.parquet.compression"), "{e}");
 }
+
+#[test]
+fn keyed_connectors_flush_more_records_by_default_and_keep_an_explicit_cap() {
+    let base = r#""connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x""#;
+    let upsert = r#""insert.mode":"upsert","pk.mode":"record_key""#;
+    let append = parse(&format!(r#"{{"name":"o","config":{{{base}}}}}"#)).unwrap();
+    let keyed = parse(&format!(r#"{{"name":"o","config":{{{base},{upsert}}}}}"#)).unwrap();
+    assert!(keyed.flush_max_records > append.flush_max_records);
+    let capped = parse(&format!(
+        r#"{{"name":"o","config":{{{base},{upsert},"flush.max.records":"250"}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(capped.flush_max_records, 250);
+    let zero = parse(&format!(
+        r#"{{"name":"o","config":{{{base},{upsert},"flush.max.records":"0"}}}}"#
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(zero.contains("key `flush.max.records`"), "{zero}");
+}
+
+#[test]
+fn maintenance_thresholds_are_parsed_and_checked() {
+    let base = r#""connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x""#;
+    let c = parse(&format!(
+        r#"{{"name":"o","config":{{{base},"ducklake.maintenance.changes":"5000","ducklake.rewrite.delete.threshold":"0.25"}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(c.maintenance_changes, 5000);
+    assert_eq!(c.rewrite_delete_threshold, 0.25);
+    for bad in ["1.5", "-0.1", "NaN", "half"] {
+        let e = parse(&format!(
+            r#"{{"name":"o","config":{{{base},"ducklake.rewrite.delete.threshold":"{bad}"}}}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "key `ducklake.rewrite.delete.threshold`: expected a fraction between 0 and 1"
+            ),
+            "{bad}: {e}"
+        );
+    }
+    let e = parse(&format!(
+        r#"{{"name":"o","config":{{{base},"ducklake.maintenance.changes":"-1"}}}}"#
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("key `ducklake.maintenance.changes`"), "{e}");
+}

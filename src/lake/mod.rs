@@ -251,6 +251,8 @@ pub struct LakeSettings {
     pub data_inlining_row_limit: u64,
     /// DuckDB threads and memory, and the Parquet options of the connector's schema.
     pub tuning: LakeTuning,
+    /// Maintenance rewrites data files whose deleted fraction passes this.
+    pub rewrite_delete_threshold: f64,
 }
 
 impl From<&ConnectorConfig> for LakeSettings {
@@ -264,6 +266,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             evolution: c.evolution(),
             data_inlining_row_limit: c.data_inlining_row_limit,
             tuning: c.tuning.clone(),
+            rewrite_delete_threshold: c.rewrite_delete_threshold,
         }
     }
 }
