@@ -173,7 +173,20 @@ impl ConsumerContext for SinkContext {
                         other => {
                             // Without the lake's offsets nothing may be consumed: take the
                             // partitions paused; the pipeline is stopping.
-                            tracing::error!(?partitions, reply = ?other.map(|r| r.map(|_| ())), "no lake offsets for the assignment; not consuming");
+                            // A claim the lake refused is the connector's error and is
+                            // reported there; only a missing answer is this thread's to log.
+                            match other {
+                                Some(Ok(Err(e))) => tracing::warn!(
+                                    ?partitions,
+                                    error = %e,
+                                    "assignment left paused: the lake refused the claim"
+                                ),
+                                other => tracing::error!(
+                                    ?partitions,
+                                    reply = ?other.map(|r| r.map(|_| ())),
+                                    "no lake offsets for the assignment; not consuming"
+                                ),
+                            }
                             consume = false;
                         }
                     }

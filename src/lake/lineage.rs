@@ -67,9 +67,21 @@ pub fn lineage(
     } else {
         String::new()
     };
+    let truncated: Vec<&str> = tables
+        .iter()
+        .filter(|(_, c)| c.truncated)
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let truncates = if truncated.is_empty() {
+        String::new()
+    } else {
+        format!(", truncated {}", truncated.join(" "))
+    };
+    let records = batch.records();
     let message = format!(
-        "{connector}: {} records, {rows} rows{deletes}: {}",
-        batch.records(),
+        "{connector}: {records} record{}, {rows} row{}{deletes}{truncates}: {}",
+        if records == 1 { "" } else { "s" },
+        if rows == 1 { "" } else { "s" },
         parts.join(" ")
     );
     let extra = json!({
@@ -90,4 +102,38 @@ pub fn lineage(
         "max_timestamp_ms": max_ts,
     });
     (message, extra.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    use super::lineage;
+    use crate::batch::{Batch, TopicPartition};
+    use crate::lake::TableCounts;
+
+    #[test]
+    fn a_truncate_is_named_in_the_commit_message() {
+        let mut batch = Batch::default();
+        let tp = TopicPartition {
+            topic: "db.public.users".into(),
+            partition: 0,
+        };
+        batch.skip_record(&tp, 41, None, Instant::now());
+        let tables = BTreeMap::from([(
+            "users".to_owned(),
+            TableCounts {
+                inserted: 0,
+                deleted: 0,
+                truncated: true,
+            },
+        )]);
+        let (message, extra) = lineage("cdc", &batch, &tables);
+        assert_eq!(
+            message,
+            "cdc: 1 record, 0 rows, truncated users: db.public.users[0]@41..41"
+        );
+        assert!(extra.contains(r#""truncated":true"#), "{extra}");
+    }
 }
