@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +19,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::batch::TopicPartition;
 use crate::metrics::{ConnectorStats, State as ConnectorState};
-use crate::worker::{Connector, Worker, RESTART_WAIT};
+use crate::worker::{Connector, OffsetsError, Worker, RESTART_WAIT};
 
 /// The one plugin this worker runs, as `GET /connector-plugins` lists it.
 const PLUGIN_CLASS: &str = "DuckLakeSink";
@@ -61,6 +63,11 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/connectors/{name}/topics", get(topics))
         .route("/connectors/{name}/pause", put(pause))
         .route("/connectors/{name}/resume", put(resume))
+        .route("/connectors/{name}/stop", put(stop))
+        .route(
+            "/connectors/{name}/offsets",
+            get(offsets).patch(alter_offsets).delete(reset_offsets),
+        )
         .route("/connectors/{name}/restart", post(restart))
         .route("/connector-plugins", get(plugins))
         .route("/health", get(health))
@@ -134,6 +141,12 @@ fn task_state(worker: &Worker, s: &ConnectorStats) -> Value {
 }
 
 fn status_of(worker: &Worker, name: &str, s: &ConnectorStats) -> Value {
+    // A stopped connector has no tasks (Connect drops their configs on stop).
+    let tasks = if s.state == ConnectorState::Stopped {
+        json!([])
+    } else {
+        json!([task_state(worker, s)])
+    };
     let mut connector = json!({"state": s.state.as_str(), "worker_id": worker.worker_id});
     if let (ConnectorState::Failed, Some(e)) = (s.state, &s.error) {
         connector["trace"] = json!(e);
@@ -148,7 +161,7 @@ fn status_of(worker: &Worker, name: &str, s: &ConnectorStats) -> Value {
     json!({
         "name": name,
         "connector": connector,
-        "tasks": [task_state(worker, s)],
+        "tasks": tasks,
         "type": "sink",
         "last_snapshot_id": s.last_snapshot,
         "partitions": partitions,
@@ -254,6 +267,127 @@ async fn resume(State(worker): Shared, Path(name): Path<String>) -> ApiResult<St
     connector(&worker, &name)?.resume();
     tracing::info!(connector = %name, "resume requested over REST");
     Ok(StatusCode::ACCEPTED)
+}
+
+/// KIP-875: flush, commit, leave the group and stay STOPPED until resumed.
+async fn stop(State(worker): Shared, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    connector(&worker, &name)?.stop();
+    tracing::info!(connector = %name, "stop requested over REST");
+    Ok(StatusCode::ACCEPTED)
+}
+
+impl From<OffsetsError> for ApiError {
+    fn from(e: OffsetsError) -> Self {
+        let code = match e {
+            OffsetsError::NotStopped(_) => StatusCode::BAD_REQUEST,
+            OffsetsError::Lake(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+/// KIP-875 for a sink: the next offset to read of every partition the connector has
+/// committed, read from the lake (the lake, not the consumer group, holds a sink's offsets
+/// here).
+async fn offsets(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let c = connector(&worker, &name)?;
+    let offsets: Vec<Value> = c
+        .offsets()
+        .await?
+        .into_iter()
+        .map(|(tp, next)| {
+            json!({
+                "partition": {"kafka_topic": tp.topic, "kafka_partition": tp.partition},
+                "offset": {"kafka_offset": next},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "offsets": offsets })))
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message)
+}
+
+/// The body of `PATCH …/offsets` for a sink connector: `{"offsets": [{"partition":
+/// {"kafka_topic": T, "kafka_partition": P}, "offset": {"kafka_offset": N} | null}]}`.
+fn offsets_request(body: &[u8]) -> ApiResult<Vec<(TopicPartition, Option<i64>)>> {
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the request body is not JSON: {e}")))?;
+    let entries = body
+        .get("offsets")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad_request("the request body must be {\"offsets\": [...]}".into()))?;
+    if entries.is_empty() {
+        return Err(bad_request("the offsets to alter must not be empty".into()));
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let partition = entry.get("partition").and_then(Value::as_object).ok_or_else(|| {
+                bad_request(format!("offsets[{i}]: `partition` must be an object with `kafka_topic` and `kafka_partition`"))
+            })?;
+            let topic = partition
+                .get("kafka_topic")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| bad_request(format!("offsets[{i}]: `kafka_topic` must be a topic name")))?;
+            let number = partition
+                .get("kafka_partition")
+                .and_then(Value::as_i64)
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| bad_request(format!("offsets[{i}]: `kafka_partition` must be a non-negative integer")))?;
+            let offset = match entry.get("offset") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(o)) => Some(
+                    o.get("kafka_offset")
+                        .and_then(Value::as_i64)
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| bad_request(format!("offsets[{i}]: `kafka_offset` must be a non-negative integer")))?,
+                ),
+                Some(_) => {
+                    return Err(bad_request(format!(
+                        "offsets[{i}]: `offset` must be {{\"kafka_offset\": N}} or null"
+                    )))
+                }
+            };
+            Ok((
+                TopicPartition {
+                    topic: topic.to_owned(),
+                    partition: number,
+                },
+                offset,
+            ))
+        })
+        .collect()
+}
+
+/// KIP-875: sets (or, with a null offset, forgets) partitions' offsets; only while STOPPED.
+async fn alter_offsets(
+    State(worker): Shared,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let c = connector(&worker, &name)?;
+    let partitions = offsets_request(&body)?;
+    tracing::info!(connector = %name, ?partitions, "offsets altered over REST");
+    c.alter_offsets(Some(partitions)).await?;
+    Ok(Json(
+        json!({"message": "The offsets for this connector have been altered successfully"}),
+    ))
+}
+
+/// KIP-875: forgets every partition's offset (the next run reads from `auto.offset.reset`);
+/// only while STOPPED.
+async fn reset_offsets(State(worker): Shared, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let c = connector(&worker, &name)?;
+    tracing::info!(connector = %name, "offsets reset over REST");
+    c.alter_offsets(None).await?;
+    Ok(Json(
+        json!({"message": "The offsets for this connector have been reset successfully"}),
+    ))
 }
 
 /// Restarts and answers once the new run has begun (a running connector first flushes,

@@ -372,6 +372,7 @@ struct Exported {
     counters: Vec<IntCounterVec>,
     running: IntGaugeVec,
     paused: IntGaugeVec,
+    stopped: IntGaugeVec,
     data_files: IntGaugeVec,
     last_snapshot: IntGaugeVec,
     flush_seconds: HistogramVec,
@@ -421,6 +422,10 @@ impl Exported {
             paused: gauge(
                 "ducklake_sink_connector_paused",
                 "1 while the connector is paused (PUT /connectors/<name>/pause), else 0.",
+            )?,
+            stopped: gauge(
+                "ducklake_sink_connector_stopped",
+                "1 while the connector is stopped (PUT /connectors/<name>/stop), else 0.",
             )?,
             data_files: gauge(
                 "ducklake_sink_data_files",
@@ -478,6 +483,9 @@ impl Exported {
         }
         if let Ok(g) = self.paused.get_metric_with_label_values(&[connector]) {
             g.set(i64::from(s.state == State::Paused));
+        }
+        if let Ok(g) = self.stopped.get_metric_with_label_values(&[connector]) {
+            g.set(i64::from(s.state == State::Stopped));
         }
         for (family, value) in [
             (&self.data_files, s.data_files.map(|n| n as i64)),
@@ -791,6 +799,7 @@ mod tests {
             "ducklake_sink_maintenance_runs_total",
             "ducklake_sink_connector_running",
             "ducklake_sink_connector_paused",
+            "ducklake_sink_connector_stopped",
         ] {
             assert_eq!(
                 value(&text, name, &[("connector", "c")]),

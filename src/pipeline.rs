@@ -160,22 +160,48 @@ enum Pause {
     Paused,
 }
 
+/// Where a running connector lends its lake handle to the REST API (reading offsets goes
+/// through the connector's own lake thread, between flushes); empty while it does not run.
+pub type LakeSlot = Arc<std::sync::Mutex<Option<LakeHandle>>>;
+
+/// Empties the slot when the run ends, however it ends: the lake thread stops only once the
+/// last handle is gone.
+struct Lent(LakeSlot);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.take();
+        }
+    }
+}
+
 /// Runs one connector until `shutdown` turns true (or, with `until_caught_up`, until it has
 /// drained its partitions), then flushes, commits and leaves the group. `paused` is the
-/// wanted pause state (REST pause/resume), followed while running.
+/// wanted pause state (REST pause/resume), followed while running; `lake_slot` holds the
+/// run's lake handle while it runs.
 pub async fn run_connector(
     config: ConnectorConfig,
     options: RunOptions,
     shutdown: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    lake_slot: LakeSlot,
 ) -> Result<RunSummary, Error> {
     let name = config.name.clone();
     metrics.update(&name, |m| {
         m.state = State::Unassigned;
         m.error = None;
     });
-    let result = run_connector_inner(config, options, shutdown, paused, metrics.clone()).await;
+    let result = run_connector_inner(
+        config,
+        options,
+        shutdown,
+        paused,
+        metrics.clone(),
+        lake_slot,
+    )
+    .await;
     metrics.update(&name, |m| match &result {
         Ok(_) => m.state = State::Stopped,
         Err(e) => {
@@ -192,6 +218,7 @@ async fn run_connector_inner(
     mut shutdown: watch::Receiver<bool>,
     mut paused: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    lake_slot: LakeSlot,
 ) -> Result<RunSummary, Error> {
     let (lake, lake_thread) = tokio::task::spawn_blocking({
         let settings = LakeSettings::from(&config);
@@ -204,6 +231,10 @@ async fn run_connector_inner(
     })
     .await
     .map_err(|_| LakeError::Gone)??;
+    if let Ok(mut slot) = lake_slot.lock() {
+        *slot = Some(lake.clone());
+    }
+    let lent = Lent(lake_slot);
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let source = Source::start(
         &config,
@@ -270,6 +301,7 @@ async fn run_connector_inner(
         summary,
         ..
     } = p;
+    drop(lent);
     drop(lake);
     let _ = tokio::task::spawn_blocking(move || {
         source.close();

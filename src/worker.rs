@@ -12,7 +12,10 @@
 //! - on shutdown every running connector flushes, commits and leaves its group; the run ends
 //!   with an error naming the connectors that were FAILED at that time, if any;
 //! - pause and resume are a wanted state per connector that outlives restarts (Connect's
-//!   target state): a connector restarted while paused comes back paused.
+//!   target state): a connector restarted while paused comes back paused;
+//! - stop (KIP-875) flushes, commits and leaves the group, and the connector stays STOPPED
+//!   (no lake handle, no consumer) until resumed or paused; only a STOPPED connector's offsets
+//!   may be altered or reset, as in Connect.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -20,17 +23,22 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::batch::TopicPartition;
 use crate::config::ConnectorConfig;
 use crate::error::Error;
-use crate::metrics::Metrics;
-use crate::pipeline::{run_connector, RunOptions, RunSummary};
+use crate::lake::{Lake, LakeError, LakeSettings};
+use crate::metrics::{Metrics, State};
+use crate::pipeline::{run_connector, LakeSlot, RunOptions, RunSummary};
 
 /// What the REST side may do with one running connector.
 #[derive(Debug)]
 pub struct Connector {
     pub config: ConnectorConfig,
     paused: watch::Sender<bool>,
+    stopped: watch::Sender<bool>,
     restarts: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    lake: LakeSlot,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a restart was not done.
@@ -40,18 +48,94 @@ pub enum RestartError {
     Stopping,
 }
 
+/// Why offsets could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    /// Offsets are changed only while the connector is STOPPED (Connect's rule).
+    #[error("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/{0}/stop' endpoint")]
+    NotStopped(String),
+    #[error("{0}")]
+    Lake(#[from] LakeError),
+}
+
 impl Connector {
     /// Wants fetching paused (idempotent). The connector reports PAUSED once everything it
-    /// read before is committed.
+    /// read before is committed. A STOPPED connector starts again, paused.
     pub fn pause(&self) {
         self.paused
             .send_if_modified(|p| !std::mem::replace(p, true));
+        self.stopped
+            .send_if_modified(|s| std::mem::replace(s, false));
     }
 
-    /// Wants fetching resumed (idempotent).
+    /// Wants fetching resumed (idempotent); a STOPPED connector starts again.
     pub fn resume(&self) {
         self.paused
             .send_if_modified(|p| std::mem::replace(p, false));
+        self.stopped
+            .send_if_modified(|s| std::mem::replace(s, false));
+    }
+
+    /// Wants the connector stopped (idempotent): it flushes, commits, leaves its group and
+    /// stays STOPPED until resumed or paused.
+    pub fn stop(&self) {
+        self.stopped
+            .send_if_modified(|s| !std::mem::replace(s, true));
+    }
+
+    /// Whether the connector is STOPPED: asked to stop, and its run has ended.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+            && self
+                .metrics
+                .snapshot()
+                .get(&self.config.name)
+                .is_some_and(|s| s.state == State::Stopped)
+    }
+
+    /// The committed offsets: through the running connector's lake thread, or from a lake
+    /// handle opened for the question when it does not run.
+    pub async fn offsets(&self) -> Result<Vec<(TopicPartition, i64)>, OffsetsError> {
+        let running = self.lake.lock().ok().and_then(|slot| slot.clone());
+        if let Some(lake) = running {
+            return Ok(lake.offsets().await?);
+        }
+        let settings = LakeSettings::from(&self.config);
+        let read = tokio::task::spawn_blocking(move || Lake::open(settings)?.committed_offsets())
+            .await
+            .map_err(|_| LakeError::Gone)?;
+        Ok(read?)
+    }
+
+    /// Sets (`Some`) or forgets (`None`: read from `auto.offset.reset` again) the offsets of
+    /// `partitions`; with `partitions` `None`, forgets every partition's. Only while STOPPED.
+    /// Bumps the partitions' epochs, so a zombie holding them cannot commit.
+    pub async fn alter_offsets(
+        &self,
+        partitions: Option<Vec<(TopicPartition, Option<i64>)>>,
+    ) -> Result<(), OffsetsError> {
+        if !self.is_stopped() {
+            return Err(OffsetsError::NotStopped(self.config.name.clone()));
+        }
+        let settings = LakeSettings::from(&self.config);
+        tokio::task::spawn_blocking(move || {
+            let mut lake = Lake::open(settings)?;
+            let partitions = match partitions {
+                Some(p) => p,
+                None => lake
+                    .known_partitions()?
+                    .into_iter()
+                    .map(|tp| (tp, None))
+                    .collect(),
+            };
+            if partitions.is_empty() {
+                return Ok(());
+            }
+            lake.reset_offsets(&partitions)
+        })
+        .await
+        .map_err(|_| LakeError::Gone)??;
+        Ok(())
     }
 
     /// Whether a pause is wanted.
@@ -117,13 +201,18 @@ pub async fn run(
     let mut connectors = BTreeMap::new();
     for config in configs {
         let (paused, paused_rx) = watch::channel(false);
+        let (stopped, stopped_rx) = watch::channel(false);
         let (restarts, restarts_rx) = mpsc::unbounded_channel();
+        let lake = LakeSlot::default();
         connectors.insert(
             config.name.clone(),
             Arc::new(Connector {
                 config: config.clone(),
                 paused,
+                stopped,
                 restarts,
+                lake: lake.clone(),
+                metrics: metrics.clone(),
             }),
         );
         supervisors.push(Supervisor {
@@ -131,8 +220,10 @@ pub async fn run(
             options: options.clone(),
             shutdown: stop_rx.clone(),
             paused: paused_rx,
+            stopped: stopped_rx,
             restarts: restarts_rx,
             metrics: metrics.clone(),
+            lake,
             exit_on_failure,
         });
     }
@@ -202,9 +293,18 @@ struct Supervisor {
     options: RunOptions,
     shutdown: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     restarts: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     metrics: Arc<Metrics>,
+    lake: LakeSlot,
     exit_on_failure: bool,
+}
+
+/// What ended the wait of a FAILED connector.
+enum Wake {
+    Restart(oneshot::Sender<()>),
+    Stop,
+    Shutdown,
 }
 
 /// How one run of a connector ended.
@@ -219,6 +319,12 @@ impl Supervisor {
     async fn run(mut self) -> Result<RunSummary, Error> {
         let mut total = RunSummary::default();
         loop {
+            if *self.stopped.borrow_and_update() {
+                if !self.wait_while_stopped().await {
+                    return Ok(total);
+                }
+                tracing::info!(connector = %self.config.name, "starting the stopped connector again");
+            }
             match self.run_once().await {
                 Ended::Done(result) => return result.map(|s| add(total, s)),
                 Ended::Restart(summary, acks) => {
@@ -240,10 +346,12 @@ impl Supervisor {
             stop_rx,
             self.paused.clone(),
             self.metrics.clone(),
+            self.lake.clone(),
         );
         tokio::pin!(run);
         let mut acks = Vec::new();
         let mut shutting = *self.shutdown.borrow();
+        let mut stopping = false;
         let result = loop {
             tokio::select! {
                 result = &mut run => break result,
@@ -251,6 +359,13 @@ impl Supervisor {
                     // A closed channel means the worker is going away: stop too.
                     shutting = true;
                     let _ = stop.send(true);
+                }
+                changed = self.stopped.changed(), if !shutting && !stopping => {
+                    if changed.is_ok() && *self.stopped.borrow_and_update() {
+                        tracing::info!(connector = %self.config.name, "stop requested: flushing, committing and leaving the group");
+                        stopping = true;
+                        let _ = stop.send(true);
+                    }
                 }
                 Some(ack) = self.restarts.recv(), if !shutting => {
                     tracing::info!(connector = %self.config.name, "restart requested: flushing, committing and stopping first");
@@ -263,18 +378,23 @@ impl Supervisor {
             return Ended::Done(result);
         }
         let summary = match result {
-            Ok(summary) if acks.is_empty() => return Ended::Done(Ok(summary)),
+            Ok(summary) if acks.is_empty() && !stopping => return Ended::Done(Ok(summary)),
             Ok(summary) => summary,
             Err(e) if self.exit_on_failure => return Ended::Done(Err(e)),
-            Err(e) if acks.is_empty() => {
+            Err(e) if acks.is_empty() && !stopping => {
                 tracing::error!(connector = %self.config.name, error = %e, "connector FAILED; the worker and its other connectors keep running. Remove the cause, then POST /connectors/{}/restart", self.config.name);
                 match self.wait_for_restart().await {
-                    Some(ack) => {
+                    Wake::Restart(ack) => {
                         acks.push(ack);
                         RunSummary::default()
                     }
-                    None => return Ended::Done(Err(e)),
+                    Wake::Stop => RunSummary::default(),
+                    Wake::Shutdown => return Ended::Done(Err(e)),
                 }
+            }
+            Err(e) if stopping => {
+                tracing::warn!(connector = %self.config.name, error = %e, "connector failed while stopping; it is STOPPED, and starts from the lake offsets when resumed");
+                RunSummary::default()
             }
             Err(e) => {
                 tracing::warn!(connector = %self.config.name, error = %e, "connector failed while stopping for a restart; restarting it anyway");
@@ -288,23 +408,60 @@ impl Supervisor {
         Ended::Restart(summary, acks)
     }
 
-    /// A FAILED connector waits here: a restart request, or `None` on shutdown.
-    async fn wait_for_restart(&mut self) -> Option<oneshot::Sender<()>> {
+    /// A FAILED connector waits here for a restart, a stop, or shutdown.
+    async fn wait_for_restart(&mut self) -> Wake {
         loop {
             tokio::select! {
                 changed = self.shutdown.changed() => {
                     if changed.is_err() || *self.shutdown.borrow() {
-                        return None;
+                        return Wake::Shutdown;
+                    }
+                }
+                changed = self.stopped.changed() => {
+                    if changed.is_ok() && *self.stopped.borrow() {
+                        return Wake::Stop;
                     }
                 }
                 ack = self.restarts.recv() => match ack {
-                    Some(ack) => return Some(ack),
+                    Some(ack) => return Wake::Restart(ack),
                     // Nobody can ask any more: wait for shutdown alone.
                     None => {
                         let _ = self.shutdown.wait_for(|stop| *stop).await;
-                        return None;
+                        return Wake::Shutdown;
                     }
                 },
+            }
+        }
+    }
+
+    /// A STOPPED connector waits here until it is resumed or paused (`true`) or the worker
+    /// shuts down (`false`). A restart request leaves it STOPPED, as Connect's target state
+    /// does.
+    async fn wait_while_stopped(&mut self) -> bool {
+        self.metrics.update(&self.config.name, |m| {
+            m.state = State::Stopped;
+            m.error = None;
+        });
+        tracing::info!(connector = %self.config.name, "connector STOPPED: PUT /connectors/{}/resume starts it again", self.config.name);
+        loop {
+            tokio::select! {
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        return false;
+                    }
+                }
+                changed = self.stopped.changed() => {
+                    if changed.is_err() {
+                        let _ = self.shutdown.wait_for(|stop| *stop).await;
+                        return false;
+                    }
+                    if !*self.stopped.borrow_and_update() {
+                        return true;
+                    }
+                }
+                Some(ack) = self.restarts.recv() => {
+                    let _ = ack.send(());
+                }
             }
         }
     }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ducklake_sink::gen::{create_topic, produce_orders, OrdersOptions, ProduceReport};
 use serde_json::{json, Value};
 use support::{
-    count, http, lake_count, produce_raw, runtime, sample, wait_for_rows, Broker, LakeDir,
-    Postgres, Worker,
+    count, http, http_with_body, lake_count, produce_raw, runtime, sample, wait_for_rows, Broker,
+    LakeDir, Postgres, Worker,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -422,6 +422,170 @@ fn pausing_for_10_s_under_load_writes_nothing_keeps_the_group_and_loses_nothing(
         "{rows} rows at the pause"
     );
     assert_exactly_once(&lake, &report);
+}
+
+/// `GET …/offsets` as (partition → next offset), checking Connect's shape for a sink.
+fn offsets_of(addr: &str, name: &str) -> std::collections::BTreeMap<i64, i64> {
+    let body = get_json(addr, &format!("/connectors/{name}/offsets"));
+    body["offsets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no offsets list: {body}"))
+        .iter()
+        .map(|o| {
+            assert_eq!(o["partition"]["kafka_topic"], "orders", "{body}");
+            (
+                o["partition"]["kafka_partition"].as_i64().unwrap(),
+                o["offset"]["kafka_offset"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the connector's committed offsets add up to `total`; returns them.
+fn wait_for_offsets(addr: &str, name: &str, total: i64) -> std::collections::BTreeMap<i64, i64> {
+    let deadline = Instant::now() + MINUTE;
+    loop {
+        let offsets = offsets_of(addr, name);
+        if offsets.values().sum::<i64>() == total {
+            return offsets;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "offsets {offsets:?} do not reach {total}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn stop_then_alter_or_reset_offsets_replays_from_there_after_resume() {
+    // KIP-875 on a DuckDB-file catalog: offsets are read through the running connector's own
+    // lake thread (a second handle on the file would be refused), and from a handle of their
+    // own once the connector is STOPPED and has let the file go.
+    let broker = Broker::start();
+    topic(&broker, "orders", 2);
+    let lake = LakeDir::new("rest-offsets", "orders", &[("flush.interval.ms", "200")]);
+    let name = "rest-offsets";
+    let sent = runtime()
+        .block_on(produce_orders(&OrdersOptions {
+            bootstrap_servers: broker.bootstrap.clone(),
+            topic: "orders".into(),
+            count: 2_000,
+            rate: None,
+            seed: 7,
+            partitions: None,
+            start_id: 1,
+            customers: 50,
+            with_schema: false,
+            schema_registry: None,
+        }))
+        .unwrap()
+        .sent as i64;
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    let addr = worker.http_addr();
+    let first = wait_for_offsets(&addr, name, sent);
+    assert_eq!(
+        first.keys().copied().collect::<Vec<_>>(),
+        [0, 1],
+        "{first:?}"
+    );
+    let body = |p: &str| {
+        format!(
+            r#"{{"offsets":[{{"partition":{{"kafka_topic":"orders","kafka_partition":{p}}},"offset":{{"kafka_offset":0}}}}]}}"#
+        )
+    };
+    let path = format!("/connectors/{name}/offsets");
+
+    // Offsets are changed only while STOPPED.
+    let (s, _, text) = http_with_body(&addr, "PATCH", &path, &body("0"));
+    let e = assert_connect_error(s, &text, 400);
+    assert!(e["message"].as_str().unwrap().contains("STOPPED"), "{e}");
+    let (s, _, text) = http(&addr, "DELETE", &path);
+    assert_connect_error(s, &text, 400);
+
+    let (s, _, text) = http(&addr, "PUT", &format!("/connectors/{name}/stop"));
+    assert_eq!(s, 202, "{text}");
+    let stopped = wait_for_state(&addr, name, "STOPPED", MINUTE);
+    assert_eq!(stopped["tasks"], json!([]), "{stopped}");
+    let (_, _, page) = http(&addr, "GET", "/metrics");
+    for (gauge, want) in [("running", 0.0), ("paused", 0.0), ("stopped", 1.0)] {
+        let series = format!("ducklake_sink_connector_{gauge}{{connector=\"{name}\"}}");
+        assert_eq!(sample(&page, &series), Some(want), "{series}\n{page}");
+    }
+    assert_eq!(
+        get_json(&addr, "/health")["status"],
+        "ok",
+        "stopped is not failed"
+    );
+    // A restart leaves a stopped connector stopped (its target state).
+    assert_eq!(
+        http(&addr, "POST", &format!("/connectors/{name}/restart")).0,
+        204
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(state(&addr, name), "STOPPED");
+    assert_eq!(
+        offsets_of(&addr, name),
+        first,
+        "read from the lake while stopped"
+    );
+
+    for bad in [
+        "{".to_owned(),
+        r#"{"offsets":[]}"#.to_owned(),
+        r#"{"offsets":[{"offset":{"kafka_offset":1}}]}"#.to_owned(),
+        body("-1"),
+        body("0").replace(r#""kafka_offset":0"#, r#""kafka_offset":-5"#),
+        body("0").replace(r#"{"kafka_offset":0}"#, "7"),
+    ] {
+        let (s, _, text) = http_with_body(&addr, "PATCH", &path, &bad);
+        assert_connect_error(s, &text, 400);
+    }
+    assert_eq!(
+        offsets_of(&addr, name),
+        first,
+        "a refused request changed offsets"
+    );
+
+    // Replay partition 0 from its start.
+    let (s, _, text) = http_with_body(&addr, "PATCH", &path, &body("0"));
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(
+        json_of(&text)["message"],
+        "The offsets for this connector have been altered successfully"
+    );
+    let altered = offsets_of(&addr, name);
+    assert_eq!((altered[&0], altered[&1]), (0, first[&1]), "{altered:?}");
+    assert_eq!(
+        http(&addr, "PUT", &format!("/connectors/{name}/resume")).0,
+        202
+    );
+    wait_for_state(&addr, name, "RUNNING", MINUTE);
+    assert_eq!(wait_for_offsets(&addr, name, sent), first);
+
+    // Forget every offset: the next run reads from auto.offset.reset (earliest).
+    assert_eq!(
+        http(&addr, "PUT", &format!("/connectors/{name}/stop")).0,
+        202
+    );
+    wait_for_state(&addr, name, "STOPPED", MINUTE);
+    let (s, _, text) = http(&addr, "DELETE", &path);
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(
+        json_of(&text)["message"],
+        "The offsets for this connector have been reset successfully"
+    );
+    assert_eq!(get_json(&addr, &path), json!({"offsets": []}));
+    assert_eq!(
+        http(&addr, "PUT", &format!("/connectors/{name}/resume")).0,
+        202
+    );
+    assert_eq!(wait_for_offsets(&addr, name, sent), first);
+
+    worker.signal("TERM");
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    // Everything once, partition 0 once more, everything once more: appends are replayed.
+    assert_eq!(lake_count(&lake, "orders"), sent + first[&0] + sent);
 }
 
 #[test]

@@ -111,17 +111,17 @@ impl Lake {
                         params![lake.settings.connector, tp.topic, tp.partition],
                     )
                     .map_err(sql_err("cannot reset offsets"))?;
-                if let Some(next) = next {
-                    lake.conn
-                        .execute(
-                            &format!(
-                                "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
-                                 VALUES (?, ?, ?, ?, NULL, ?, now(), NULL)"
-                            ),
-                            params![lake.settings.connector, tp.topic, tp.partition, next, old_epoch.unwrap_or(0) + 1],
-                        )
-                        .map_err(sql_err("cannot reset offsets"))?;
-                }
+                // A forgotten offset keeps its row with the epoch bumped, so that no worker
+                // that claimed the partition before, whatever its epoch, can commit again.
+                lake.conn
+                    .execute(
+                        &format!(
+                            "INSERT INTO {offsets} (connector, topic, \"partition\", next_offset, topic_id, epoch, updated_at, last_timestamp_ms)
+                             VALUES (?, ?, ?, ?, NULL, ?, now(), NULL)"
+                        ),
+                        params![lake.settings.connector, tp.topic, tp.partition, next, old_epoch.unwrap_or(0) + 1],
+                    )
+                    .map_err(sql_err("cannot reset offsets"))?;
             }
             let listed: Vec<String> = partitions
                 .iter()
@@ -132,6 +132,55 @@ impl Lake {
                 &json!({"kind": "reset", "connector": lake.settings.connector, "reset": listed}).to_string(),
             )
         })
+    }
+
+    /// Every partition of every topic this connector has committed offsets for (the next
+    /// offset to read), as Kafka Connect's `GET /connectors/{name}/offsets` lists a sink's.
+    /// Partitions claimed but never committed have no offset and are left out.
+    pub fn committed_offsets(&self) -> Result<Vec<(TopicPartition, i64)>, LakeError> {
+        let q = format!(
+            "SELECT topic, \"partition\", next_offset FROM {} WHERE connector = ? AND next_offset IS NOT NULL ORDER BY 1, 2",
+            self.table_ref(OFFSETS_TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&q)
+            .map_err(sql_err("cannot read lake offsets"))?;
+        let rows = stmt
+            .query_map(params![self.settings.connector], |r| {
+                Ok((
+                    TopicPartition {
+                        topic: r.get(0)?,
+                        partition: r.get(1)?,
+                    },
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sql_err("cannot read lake offsets"))?;
+        Ok(rows)
+    }
+
+    /// Every partition this connector has a row for, committed or only claimed.
+    pub fn known_partitions(&self) -> Result<Vec<TopicPartition>, LakeError> {
+        let q = format!(
+            "SELECT topic, \"partition\" FROM {} WHERE connector = ? ORDER BY 1, 2",
+            self.table_ref(OFFSETS_TABLE)
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&q)
+            .map_err(sql_err("cannot read lake offsets"))?;
+        let rows = stmt
+            .query_map(params![self.settings.connector], |r| {
+                Ok(TopicPartition {
+                    topic: r.get(0)?,
+                    partition: r.get(1)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sql_err("cannot read lake offsets"))?;
+        Ok(rows)
     }
 
     /// Partitions this connector has rows for, with their stored offsets.

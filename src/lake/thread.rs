@@ -51,6 +51,8 @@ type Reply<T> = oneshot::Sender<Result<T, LakeError>>;
 enum Request {
     Claim(Vec<TopicPartition>, Reply<BTreeMap<TopicPartition, Claim>>),
     Describe(String, Reply<Option<TableColumns>>),
+    /// The connector's committed offsets, for the REST API.
+    Offsets(Reply<Vec<(TopicPartition, i64)>>),
     /// Table upkeep between flushes; `None`: keep every snapshot.
     Maintain(Option<Duration>),
     Flush(
@@ -64,6 +66,12 @@ enum Request {
 #[derive(Clone)]
 pub struct LakeHandle {
     tx: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for LakeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LakeHandle")
+    }
 }
 
 struct Worker {
@@ -168,6 +176,11 @@ impl LakeHandle {
                                 worker.with_retry("describe", |lake, _| lake.table_columns(&table)),
                             );
                         }
+                        Request::Offsets(reply) => {
+                            let _ = reply.send(
+                                worker.with_retry("read offsets", |lake, _| lake.committed_offsets()),
+                            );
+                        }
                         Request::Maintain(retention) => {
                             let started = Instant::now();
                             match worker.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
@@ -226,6 +239,16 @@ impl LakeHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Describe(table.to_owned(), reply))
+            .map_err(|_| LakeError::Gone)?;
+        rx.await.map_err(|_| LakeError::Gone)?
+    }
+
+    /// The connector's committed offsets (see [`Lake::committed_offsets`]), read between
+    /// flushes.
+    pub async fn offsets(&self) -> Result<Vec<(TopicPartition, i64)>, LakeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Offsets(reply))
             .map_err(|_| LakeError::Gone)?;
         rx.await.map_err(|_| LakeError::Gone)?
     }

@@ -358,6 +358,11 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 /// `METHOD path` (no body) on `addr`, one request per connection: status, the header block
 /// (lowercased names) and the body.
 pub fn http(addr: &str, method: &str, path: &str) -> (u16, String, String) {
+    http_with_body(addr, method, path, "")
+}
+
+/// [`http`] with a JSON request body.
+pub fn http_with_body(addr: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
@@ -365,7 +370,8 @@ pub fn http(addr: &str, method: &str, path: &str) -> (u16, String, String) {
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();
