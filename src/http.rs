@@ -70,6 +70,8 @@ pub fn router(worker: Arc<Worker>) -> Router {
         )
         .route("/connectors/{name}/restart", post(restart))
         .route("/connector-plugins", get(plugins))
+        .route("/connector-plugins/{plugin}/config", get(plugin_config))
+        .route("/connector-plugins/{plugin}/config/validate", put(validate))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -461,6 +463,121 @@ async fn plugins() -> Json<Value> {
         "type": "sink",
         "version": env!("CARGO_PKG_VERSION"),
     }]))
+}
+
+/// Whether `plugin` names this sink, as `connector.class` may (full class name or alias).
+fn is_this_plugin(plugin: &str) -> bool {
+    plugin == PLUGIN_CLASS
+        || plugin.ends_with(".DuckLakeSink")
+        || plugin.ends_with("DuckLakeSinkConnector")
+}
+
+fn plugin_of(plugin: &str) -> ApiResult<()> {
+    if is_this_plugin(plugin) {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("Unknown plugin {plugin}: this worker runs {PLUGIN_CLASS} only"),
+        ))
+    }
+}
+
+/// One key's definition in Connect's `ConfigKeyInfo` shape. Every key is a string here: the
+/// connector file is parsed as text and checked key by key.
+fn key_definition(name: &str, order: usize) -> Value {
+    let required = matches!(name, "connector.class" | "ducklake.catalog");
+    json!({
+        "name": name, "type": "STRING", "required": required, "default_value": null,
+        "importance": if required { "HIGH" } else { "MEDIUM" }, "documentation": "see the README's configuration table",
+        "group": "Common", "width": "NONE", "display_name": name, "dependents": [], "order": order,
+    })
+}
+
+/// `GET /connector-plugins/{plugin}/config`: the keys the sink understands.
+async fn plugin_config(Path(plugin): Path<String>) -> ApiResult<Json<Value>> {
+    plugin_of(&plugin)?;
+    let keys: Vec<Value> = crate::config::KNOWN_KEYS
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key_definition(k, i + 1))
+        .collect();
+    Ok(Json(Value::Array(keys)))
+}
+
+/// `PUT /connector-plugins/{plugin}/config/validate`: the connector file's checks on a config
+/// map, in Connect's `ConfigInfos` shape. The parser stops at the first problem, so
+/// `error_count` is 0 or 1; the error is set on the key it names (on `name` for a problem of
+/// the whole config). Nothing is started.
+async fn validate(Path(plugin): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    plugin_of(&plugin)?;
+    let config: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
+        bad_request(format!(
+            "the request body must be a JSON object of config keys: {e}"
+        ))
+    })?;
+    if let Some(class) = config.get("connector.class").and_then(Value::as_str) {
+        if !is_this_plugin(class) {
+            return Err(bad_request(format!(
+                "connector.class `{class}` does not match the plugin in the path, {plugin}"
+            )));
+        }
+    }
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("validate")
+        .to_owned();
+    let doc = json!({"name": name, "config": config});
+    let parsed =
+        crate::config::ConnectorConfig::parse(std::path::Path::new("request"), &doc.to_string());
+    let (error_key, message) = match parsed {
+        Ok(_) => (None, None),
+        Err(crate::config::ConfigError::Key { key, message, .. }) => (Some(key), Some(message)),
+        Err(e) => (Some("name".to_owned()), Some(e.to_string())),
+    };
+    let shown = crate::config::shown_config(
+        &config
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect(),
+    );
+    let mut names: Vec<String> = crate::config::KNOWN_KEYS
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
+    for k in config.keys().chain(error_key.iter()) {
+        if !names.contains(k) {
+            names.push(k.clone());
+        }
+    }
+    let configs: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let errors: Vec<&String> = if error_key.as_ref() == Some(k) {
+                message.iter().collect()
+            } else {
+                Vec::new()
+            };
+            json!({
+                "definition": key_definition(k, i + 1),
+                "value": {"name": k, "value": shown.get(k), "recommended_values": [], "errors": errors, "visible": true},
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "name": PLUGIN_CLASS,
+        "error_count": usize::from(message.is_some()),
+        "groups": ["Common"],
+        "configs": configs,
+    })))
 }
 
 /// 200 while no connector is FAILED; 503 naming the failed ones.

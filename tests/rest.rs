@@ -290,6 +290,80 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
         );
     }
 
+    // Validation before deploying (Connect's plugin routes): the connector file's checks.
+    let (s, _, body) = call("GET", "/connector-plugins/DuckLakeSink/config");
+    assert_eq!(s, 200, "{body}");
+    let keys = json_of(&body);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "ducklake.catalog" && k["required"] == true),
+        "{keys}"
+    );
+    let validate = |config: Value| {
+        let (s, _, body) = http_with_body(
+            &addr,
+            "PUT",
+            "/connector-plugins/DuckLakeSink/config/validate",
+            &config.to_string(),
+        );
+        (s, body)
+    };
+    let good = json!({"connector.class": "DuckLakeSink", "topics": "orders",
+        "ducklake.catalog": "x.ducklake", "consumer.override.sasl.password": secrets[0]});
+    let (s, body) = validate(good.clone());
+    assert_eq!(s, 200, "{body}");
+    let infos = json_of(&body);
+    assert_eq!(
+        (infos["name"].as_str(), infos["error_count"].as_i64()),
+        (Some("DuckLakeSink"), Some(0)),
+        "{infos}"
+    );
+    let value_of = |infos: &Value, key: &str| {
+        infos["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["value"]["name"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {infos}"))["value"]
+            .clone()
+    };
+    assert_eq!(value_of(&infos, "topics")["value"], "orders");
+    assert!(
+        !body.contains(secrets[0]),
+        "validate shows a secret: {body}"
+    );
+    let mut bad = good.clone();
+    bad["flush.max.records"] = json!("lots");
+    let (s, body) = validate(bad);
+    assert_eq!(s, 200, "{body}");
+    let infos = json_of(&body);
+    assert_eq!(infos["error_count"], 1, "{infos}");
+    let errors = &value_of(&infos, "flush.max.records")["errors"];
+    assert!(
+        errors[0].as_str().unwrap().contains("lots")
+            || errors[0].as_str().unwrap().contains("integer"),
+        "{infos}"
+    );
+    assert_eq!(value_of(&infos, "topics")["errors"], json!([]));
+    let mut typo = good.clone();
+    typo["ducklake.catalg"] = json!("y");
+    let infos = json_of(&validate(typo).1);
+    let errors = &value_of(&infos, "ducklake.catalg")["errors"];
+    assert!(
+        errors[0].as_str().unwrap().contains("ducklake.catalog"),
+        "did-you-mean: {infos}"
+    );
+    let mut other = good;
+    other["connector.class"] = json!("io.confluent.connect.jdbc.JdbcSinkConnector");
+    let (s, body) = validate(other);
+    assert_connect_error(s, &body, 400);
+    let (s, body) = validate(json!([1]));
+    assert_connect_error(s, &body, 400);
+    let (s, _, body) = call("GET", "/connector-plugins/JdbcSinkConnector/config");
+    assert_connect_error(s, &body, 404);
+
     let everything = bodies.join("\n");
     for secret in secrets {
         assert!(
@@ -298,6 +372,9 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
         );
     }
     assert_eq!(state(&addr, name), "RUNNING", "the calls changed nothing");
+    // Everything produced is committed before the worker is stopped (SIGTERM commits what was
+    // consumed, which need not be all of it yet).
+    wait_for_offsets(&addr, name, report.sent as i64);
     worker.signal("TERM");
     assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
     let conn = lake.open();
