@@ -6,7 +6,8 @@
 # and prints records/s, MB/s, peak RSS and the ratio b/a. Modes:
 #   append  N JSON orders, 4 partitions, insert.mode=append.
 #   cdc     Debezium change events from `ducklake-gen cdc` (a snapshot of KEYS rows, then COUNT
-#           inserts/updates/deletes/key changes, each delete followed by a tombstone), one
+#           inserts/updates/deletes/key changes in the issue's mix, 20 % updates and 10 % deletes
+#           of the change events, each delete followed by a tombstone), one
 #           partition, applied with insert.mode=upsert, pk.mode=record_key, delete.enabled=true;
 #           "changes" are the topic's records (snapshot reads, c/u/d events, tombstones). The
 #           lake table is then checked against the generator's expected final state.
@@ -36,6 +37,7 @@
 #   BENCH_COMMITS=10000 BENCH_MODES=commits scripts/bench.sh
 #   BENCH_KEEP=1   keep the work folder (logs, lakes, connector files) and print where
 #   BENCH_CDC_COUNT=1000000 BENCH_CDC_KEYS=100000 BENCH_CDC_FORMAT=json|json-schema scripts/bench.sh
+#   BENCH_CDC_UPDATES=20 BENCH_CDC_DELETES=10   percent of the change events (the rest inserts)
 #
 # A new mode is a function bench_<mode> that fills a topic, then calls raw_consume,
 # sink_drain and report (see bench_cdc), plus its name in BENCH_MODES.
@@ -51,6 +53,9 @@ INLINING=${BENCH_INLINING:-0}
 CDC_COUNT=${BENCH_CDC_COUNT:-1000000}
 CDC_KEYS=${BENCH_CDC_KEYS:-100000}
 CDC_FORMAT=${BENCH_CDC_FORMAT:-json}
+# The issue's CDC mix: percent of the change events after the snapshot.
+CDC_UPDATES=${BENCH_CDC_UPDATES:-20}
+CDC_DELETES=${BENCH_CDC_DELETES:-10}
 
 bash scripts/setup.sh
 # setup.sh may just have fetched the prebuilt libduckdb: pick the build path it used.
@@ -197,6 +202,7 @@ bench_cdc() {
   [[ " $MODES " == *" append "* ]] || [ "$tag" != cdc ] || echo "$MACHINE; $SETTINGS"
   echo "bench: ($tag) $CDC_COUNT changes over $CDC_KEYS keys (ducklake-gen cdc --format $CDC_FORMAT), 1 partition, upsert by record key, deletes applied"
   out=$("$BIN_DIR/ducklake-gen" cdc --topic "$topic" --format "$CDC_FORMAT" --count "$CDC_COUNT" --keys "$CDC_KEYS" \
+    --updates "$CDC_UPDATES" --deletes "$CDC_DELETES" \
     "${registry_args[@]}" --expect "$WORK/cdc-expect.jsonl")
   sed "s/^/bench: ($tag) produce: /" <<< "$out"
   python3 -c 'import re, sys
@@ -277,7 +283,7 @@ print(round(g("records") / (g("active_ms") / 1000)))' "$figures")
   kill -TERM "$sink_pid"; wait "$sink_pid" || { echo "bench: (freshness) the sink failed:" >&2; tail -20 "$WORK/$topic/sink.log" >&2; return 1; }
   echo "bench: (freshness) $out (target p99 <= 2 s)"
   echo "bench: (freshness) flushes: $(grep -c ' flushed' "$WORK/$topic/sink.log") (interval $(grep -c 'reason="interval"' "$WORK/$topic/sink.log"))"
-  result freshness_p99 "$(grep -oE 'p99 [0-9.]+' <<< "$out" | grep -oE '[0-9.]+')"
+  result freshness_p99 "$(sed -E 's/.*p99 ([0-9.]+) s.*/\1/' <<< "$out")"
   result freshness_rate "$rate"
 }
 
@@ -333,6 +339,37 @@ if what == "committed":
 PY
 }
 
+# summary: issue 10's table with this run's figures ("not run" for modes not in BENCH_MODES).
+summary() {
+  python3 - "$N" "$FLUSH_RECORDS" "$(uptime | sed 's/.*load average: //')" <<'PY'
+import os, sys
+n, flush_records, load = sys.argv[1:]
+results = {}
+for line in open(os.environ["RESULTS"]):
+    k, _, v = line.strip().partition("=")
+    results[k] = float(v)
+def row(measure, key, fmt, target, ok):
+    v = results.get(key)
+    figure, verdict = ("not run", "") if v is None else (fmt(v), "met" if ok(v) else "NOT met")
+    print(f"| {measure} | {figure} | {target} | {verdict} |")
+per_s = lambda unit: lambda v: f"{v / 1e3:,.0f} k {unit}/s"
+print(f"bench: summary ({int(n):,} orders, flush.max.records={flush_records}; load average at the end {load})")
+print("| measure | this run | target | |")
+print("| --- | --- | --- | --- |")
+row("JSON orders append, end to end ÷ raw consume of the same topic", "append_ratio",
+    lambda v: f"{v:.2f} (raw {results.get('append_raw', 0) / 1e6:.2f} M/s)", "≥ 0.50 (stretch 0.70)", lambda v: v >= 0.5)
+row("JSON orders append, absolute", "append_rate", per_s("records"), "≥ 1 M records/s", lambda v: v >= 1e6)
+row("Avro append, absolute", "append_avro_rate", per_s("records"), "≥ 1 M records/s", lambda v: v >= 1e6)
+row("CDC apply, JSON (20 % updates, 10 % deletes)", "cdc_rate", per_s("changes"), "≥ 200 k changes/s", lambda v: v >= 2e5)
+row("CDC apply, Avro (20 % updates, 10 % deletes)", "cdc_avro_rate", per_s("changes"), "≥ 200 k changes/s", lambda v: v >= 2e5)
+rate = results.get("freshness_rate")
+row(f"freshness at half of the maximum rate{f' ({rate / 1e3:,.0f} k records/s)' if rate else ''}, "
+    "flush.interval.ms=1000: p99 of commit time − Kafka timestamp", "freshness_p99", lambda v: f"{v:.2f} s", "≤ 2 s", lambda v: v <= 2)
+row("10,000 small commits in a row: latency of the last 100 ÷ the first 100", "commits_ratio", lambda v: f"{v:.2f}", "≤ 1.5", lambda v: v <= 1.5)
+row(f"peak RSS, {int(n):,} orders (append mode, flush.max.records={flush_records})", "append_rss", lambda v: f"{v:.0f} MiB", "≤ 300 MiB", lambda v: v <= 300)
+PY
+}
+
 bench_cdc-scale() {
   echo "bench: (cdc-scale) keyed apply at scale, lake only (cargo run --release --example apply_bench)"
   cargo build --release $CARGO_FEATURE_FLAGS --example apply_bench 2>&1 | tail -1 | sed 's/^/bench: (cdc-scale) /'
@@ -370,3 +407,4 @@ for mode in $MODES; do
   declare -F "bench_$mode" >/dev/null || { echo "bench: unknown mode \`$mode\` in BENCH_MODES" >&2; exit 2; }
 done
 for mode in $MODES; do "bench_$mode"; done
+summary
