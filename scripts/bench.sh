@@ -6,13 +6,19 @@
 # and prints records/s, MB/s, peak RSS and the ratio b/a. Modes:
 #   append  N JSON orders, 4 partitions, insert.mode=append.
 #   cdc     Debezium change events from `ducklake-gen cdc` (a snapshot of KEYS rows, then COUNT
-#           inserts/updates/deletes/key changes, each delete followed by a tombstone), one
+#           inserts/updates/deletes/key changes in the issue's mix, 20 % updates and 10 % deletes
+#           of the change events, each delete followed by a tombstone), one
 #           partition, applied with insert.mode=upsert, pk.mode=record_key, delete.enabled=true;
 #           "changes" are the topic's records (snapshot reads, c/u/d events, tombstones). The
 #           lake table is then checked against the generator's expected final state.
 #   append-avro  the append mode's orders with Avro values (AvroConverter, typed columns) through
 #           scripts/schema_registry.py; the JSON mode's baseline is schemaless JSON.
 #   cdc-avro     the cdc mode's changes serialized with AvroConverter.
+#   freshness    the sink running (not draining) with flush.interval.ms=1000 while orders are
+#           produced steadily at half its maximum rate (the append mode's rate from the same
+#           run, else measured first on BENCH_FRESHNESS_MAX_COUNT orders, default N) for
+#           BENCH_FRESHNESS_SECS (30) seconds; prints the p50/p90/p99 of commit time − Kafka
+#           timestamp from the sink's /metrics histogram (target p99 <= 2 s).
 #   commits      BENCH_COMMITS (10,000) orders drained with flush.max.records=1, one small commit
 #           after another into one table: the mean latency of the last 100 flushes over the
 #           first 100 shows whether a commit gets slower as the lake's snapshots pile up.
@@ -26,11 +32,12 @@
 #           default modes (a few minutes); BENCH_MODES=cdc-scale, BENCH_SCALE_STRATEGIES=plain,sorted.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
-#   BENCH_MODES="append cdc append-avro cdc-avro"   the modes to run, in this order
+#   BENCH_MODES="append cdc append-avro cdc-avro freshness"   the modes to run, in this order
 #   BENCH_PARTITIONS=4 BENCH_FLUSH_RECORDS=100000 BENCH_INLINING=0 scripts/bench.sh
 #   BENCH_COMMITS=10000 BENCH_MODES=commits scripts/bench.sh
 #   BENCH_KEEP=1   keep the work folder (logs, lakes, connector files) and print where
 #   BENCH_CDC_COUNT=1000000 BENCH_CDC_KEYS=100000 BENCH_CDC_FORMAT=json|json-schema scripts/bench.sh
+#   BENCH_CDC_UPDATES=20 BENCH_CDC_DELETES=10   percent of the change events (the rest inserts)
 #
 # A new mode is a function bench_<mode> that fills a topic, then calls raw_consume,
 # sink_drain and report (see bench_cdc), plus its name in BENCH_MODES.
@@ -39,13 +46,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
 N=${1:-${BENCH_COUNT:-1000000}}
-MODES=${BENCH_MODES:-append cdc append-avro cdc-avro}
+MODES=${BENCH_MODES:-append cdc append-avro cdc-avro freshness}
 PARTITIONS=${BENCH_PARTITIONS:-4}
 FLUSH_RECORDS=${BENCH_FLUSH_RECORDS:-100000}
 INLINING=${BENCH_INLINING:-0}
 CDC_COUNT=${BENCH_CDC_COUNT:-1000000}
 CDC_KEYS=${BENCH_CDC_KEYS:-100000}
 CDC_FORMAT=${BENCH_CDC_FORMAT:-json}
+# The issue's CDC mix: percent of the change events after the snapshot.
+CDC_UPDATES=${BENCH_CDC_UPDATES:-20}
+CDC_DELETES=${BENCH_CDC_DELETES:-10}
 
 bash scripts/setup.sh
 # setup.sh may just have fetched the prebuilt libduckdb: pick the build path it used.
@@ -55,7 +65,8 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$PORT
 "$TANSU_BIN" broker --listener-url "tcp://$KAFKA_BOOTSTRAP_SERVERS" --advertised-listener-url "tcp://$KAFKA_BOOTSTRAP_SERVERS" \
   --storage-engine memory://tansu/ > "$WORK/tansu.log" 2>&1 &
@@ -63,6 +74,12 @@ TANSU_PID=$!
 REGISTRY_PID=
 trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $WORK"; else rm -rf "$WORK"; fi' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+
+# The figures of the summary table, one KEY=VALUE a line, written by the modes as they run.
+export RESULTS=$WORK/results
+: > "$RESULTS"
+result() { echo "$1=$2" >> "$RESULTS"; }
+result_of() { sed -n "s/^$1=//p" "$RESULTS" | tail -1; }
 
 MACHINE="bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 SETTINGS="flush.max.records=$FLUSH_RECORDS, inlining limit $INLINING"
@@ -103,11 +120,12 @@ print(json.dumps({"name": name, "config": config}, indent=1))
 PY
 }
 
-# report TAG WHAT UNIT N RAW FIGURES TARGET: the (b), (a) and ratio lines of one mode.
+# report KEY TAG WHAT UNIT N RAW FIGURES TARGET: the (b), (a) and ratio lines of one mode; its
+# figures go to the summary as KEY_rate, KEY_raw, KEY_ratio and KEY_rss (MiB).
 report() {
   python3 - "$@" <<'PY'
-import re, sys
-tag, what, unit, n, raw, figures, target = sys.argv[1:]
+import os, re, sys
+key, tag, what, unit, n, raw, figures, target = sys.argv[1:]
 def field(text, name):
     m = re.search(rf"\b{name}=([0-9.]+)", text)
     if not m:
@@ -126,6 +144,8 @@ print(f"bench: ({tag}b) {what}: {sink_rate:,.0f} {unit}/s, {bytes_ / active / 1e
       f"{flushes} flushes; peak RSS {rss:.0f} MiB)")
 print(f"bench: ({tag}a) raw consume: {raw_rate:,.0f} {unit}/s, {raw_mb:.1f} MB/s")
 print(f"bench: {'(' + tag.strip() + ') ' if tag else ''}ratio b/a = {sink_rate / raw_rate:.2f}{target}")
+with open(os.environ["RESULTS"], "a") as out:
+    out.write(f"{key}_rate={sink_rate:.0f}\n{key}_raw={raw_rate:.0f}\n{key}_ratio={sink_rate / raw_rate:.2f}\n{key}_rss={rss:.0f}\n")
 PY
 }
 
@@ -146,7 +166,7 @@ bench_append() {
   echo "bench: (a) $raw"
   figures=$(sink_drain bench '{"topics": "bench",
     "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}')
-  report "" "ducklake-sink end to end" records "$N" "$raw" "$figures" " (target >= 0.70)"
+  report append "" "ducklake-sink end to end" records "$N" "$raw" "$figures" " (target >= 0.50, stretch 0.70)"
 }
 
 bench_append-avro() {
@@ -159,7 +179,7 @@ bench_append-avro() {
   echo "bench: (avro a) $raw"
   figures=$(sink_drain bench-avro '{"topics": "bench-avro",
     "value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": "'"$REGISTRY_URL"'"}')
-  report "avro " "ducklake-sink end to end, Avro" records "$N" "$raw" "$figures" ""
+  report append_avro "avro " "ducklake-sink end to end, Avro" records "$N" "$raw" "$figures" ""
 }
 
 bench_cdc-avro() {
@@ -182,6 +202,7 @@ bench_cdc() {
   [[ " $MODES " == *" append "* ]] || [ "$tag" != cdc ] || echo "$MACHINE; $SETTINGS"
   echo "bench: ($tag) $CDC_COUNT changes over $CDC_KEYS keys (ducklake-gen cdc --format $CDC_FORMAT), 1 partition, upsert by record key, deletes applied"
   out=$("$BIN_DIR/ducklake-gen" cdc --topic "$topic" --format "$CDC_FORMAT" --count "$CDC_COUNT" --keys "$CDC_KEYS" \
+    --updates "$CDC_UPDATES" --deletes "$CDC_DELETES" \
     "${registry_args[@]}" --expect "$WORK/cdc-expect.jsonl")
   sed "s/^/bench: ($tag) produce: /" <<< "$out"
   python3 -c 'import re, sys
@@ -194,7 +215,7 @@ print(f"bench: ({sys.argv[2]}) mix of the changes after the snapshot: c {100*c/t
   figures=$(sink_drain "bench-$tag" '{"topics": "'"$topic"'", "table.name.format": "${source.table}",
     '"$converters"',
     "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}')
-  report "$tag " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
+  report "${tag//-/_}" "$tag " "ducklake-sink upsert/delete end to end" changes "$total" "$raw" "$figures" ""
   cdc_check "bench-$tag" users
 }
 
@@ -205,7 +226,7 @@ bench_commits() {
   figures=$(FLUSH_RECORDS=1 sink_drain bench-commits '{"topics": "bench-commits",
     "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}')
   python3 - "$WORK/bench-commits/sink.log" "$n" "$figures" <<'PY'
-import re, statistics, sys
+import os, re, statistics, sys
 log, n, figures = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 flushes = [(int(re.search(r"\bms=(\d+)", l).group(1)), int(re.search(r"\bcommit_ms=(\d+)", l).group(1)))
            for l in open(log) if " flushed" in l and re.search(r"\bms=\d+", l)]
@@ -219,6 +240,133 @@ print(f"bench: (commits) {n} flushes: latency of the first 100 mean {mean(first,
       f"of the last 100 mean {mean(last, 0):.1f} ms (median {p50(last, 0):.0f}); of which commit {mean(first, 1):.1f} -> "
       f"{mean(last, 1):.1f} ms; peak RSS {int(rss) / 1024:.0f} MiB")
 print(f"bench: (commits) ratio last 100 / first 100 = {mean(last, 0) / mean(first, 0):.2f} (target <= 1.5)")
+with open(os.environ["RESULTS"], "a") as out:
+    out.write(f"commits_ratio={mean(last, 0) / mean(first, 0):.2f}\n")
+PY
+}
+
+# bench_freshness: the age of records at their commit while the sink keeps up with a steady
+# stream at half its maximum rate (the append mode's figure from this run, else measured here
+# on BENCH_FRESHNESS_MAX_COUNT orders), flush.interval.ms=1000: orders are produced paced for
+# BENCH_FRESHNESS_SECS seconds into a topic the running sink is already assigned; the p99 of
+# commit time − Kafka timestamp is read from the sink's /metrics histogram
+# ducklake_sink_record_freshness_seconds, interpolated within its buckets as Prometheus'
+# histogram_quantile does.
+bench_freshness() {
+  local max rate secs=${BENCH_FRESHNESS_SECS:-30} topic=bench-fresh count http_port sink_pid out
+  max=$(result_of append_rate)
+  if [ -z "$max" ]; then
+    local n_max=${BENCH_FRESHNESS_MAX_COUNT:-$N} figures
+    echo "bench: (freshness) maximum rate: $n_max orders drained as in the append mode"
+    "$BIN_DIR/ducklake-gen" orders --topic bench-fresh-max --partitions "$PARTITIONS" --count "$n_max" | sed 's/^/bench: (freshness) produce: /'
+    figures=$(sink_drain bench-fresh-max '{"topics": "bench-fresh-max",
+      "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}')
+    max=$(python3 -c 'import re, sys; f = sys.argv[1]; g = lambda k: float(re.search(rf"\b{k}=([0-9.]+)", f).group(1))
+print(round(g("records") / (g("active_ms") / 1000)))' "$figures")
+  fi
+  rate=$((max / 2))
+  count=$((rate * secs))
+  http_port=$(free_port)
+  echo "bench: (freshness) $count orders at $rate records/s (half of the maximum $max/s) for ${secs}s, $PARTITIONS partitions, flush.interval.ms=1000, to a running sink"
+  "$BIN_DIR/ducklake-gen" orders --topic "$topic" --partitions "$PARTITIONS" --count 0 > /dev/null
+  connector_file "$topic" '{"topics": "'"$topic"'", "flush.interval.ms": "1000",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}'
+  "$BIN_DIR/ducklake-sink" run --http-addr "127.0.0.1:$http_port" "$WORK/$topic.json" 2> "$WORK/$topic/sink.log" &
+  sink_pid=$!
+  # Fails (and stops the sink) unless all PARTITIONS partitions are assigned within 60 s.
+  if ! freshness_watch assigned "$http_port" "$topic" "$PARTITIONS"; then
+    kill "$sink_pid" 2>/dev/null; wait "$sink_pid" || true; tail -20 "$WORK/$topic/sink.log" >&2; return 1
+  fi
+  "$BIN_DIR/ducklake-gen" orders --topic "$topic" --count "$count" --rate "$rate" | sed 's/^/bench: (freshness) produce: /'
+  out=$(freshness_watch committed "$http_port" "$topic" "$count") || {
+    kill "$sink_pid" 2>/dev/null; wait "$sink_pid" || true; tail -20 "$WORK/$topic/sink.log" >&2; return 1; }
+  kill -TERM "$sink_pid"; wait "$sink_pid" || { echo "bench: (freshness) the sink failed:" >&2; tail -20 "$WORK/$topic/sink.log" >&2; return 1; }
+  echo "bench: (freshness) $out (target p99 <= 2 s)"
+  echo "bench: (freshness) flushes: $(grep -c ' flushed' "$WORK/$topic/sink.log") (interval $(grep -c 'reason="interval"' "$WORK/$topic/sink.log"))"
+  result freshness_p99 "$(sed -E 's/.*p99 ([0-9.]+) s.*/\1/' <<< "$out")"
+  result freshness_rate "$rate"
+}
+
+# freshness_watch assigned|committed HTTP_PORT CONNECTOR N: waits (up to 60 s past the last
+# progress) until the connector holds N partitions, or has committed N records; for
+# `committed`, prints the record freshness quantiles of its /metrics histogram.
+freshness_watch() {
+  python3 - "$@" <<'PY'
+import json, re, sys, time, urllib.request
+what, port, name, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+base = f"http://127.0.0.1:{port}"
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        return r.read().decode()
+def committed(text):
+    return sum(float(v) for v in re.findall(
+        rf'^ducklake_sink_records_committed_total{{[^}}]*connector="{name}"[^}}]*}} ([0-9.e+]+)$', text, re.M))
+last, progress = -1, time.monotonic()
+while time.monotonic() - progress < 60:
+    try:
+        if what == "assigned":
+            now = len(json.loads(get(f"/connectors/{name}/status")).get("partitions", []))
+        else:
+            now = committed(get("/metrics"))
+    except OSError:
+        now = last
+    if now >= n:
+        break
+    if now != last:
+        last, progress = now, time.monotonic()
+    time.sleep(0.2)
+else:
+    sys.exit(f"bench: (freshness) {what}: {last} of {n} after 60 s without progress")
+if what == "committed":
+    text = get("/metrics")
+    buckets = sorted((float("inf") if le == "+Inf" else float(le), float(v)) for le, v in re.findall(
+        rf'^ducklake_sink_record_freshness_seconds_bucket{{[^}}]*le="([^"]+)"[^}}]*}} ([0-9.e+]+)$', text, re.M))
+    total = buckets[-1][1] if buckets else 0
+    if total < n:
+        sys.exit(f"bench: (freshness) the histogram counts {total:.0f} records, expected {n}")
+    def quantile(q):
+        # Prometheus' histogram_quantile: linear within the bucket the rank falls in; the
+        # highest finite bound if it falls in +Inf.
+        rank, lower, below = q * total, 0.0, 0.0
+        for bound, cum in buckets:
+            if cum >= rank:
+                if bound == float("inf"):
+                    return lower
+                return lower + (bound - lower) * (rank - below) / max(cum - below, 1)
+            lower, below = bound, cum
+        return lower
+    print(f"{total:.0f} records committed: p50 {quantile(0.5):.2f} s, p90 {quantile(0.9):.2f} s, p99 {quantile(0.99):.2f} s")
+PY
+}
+
+# summary: issue 10's table with this run's figures ("not run" for modes not in BENCH_MODES).
+summary() {
+  python3 - "$N" "$FLUSH_RECORDS" "$(uptime | sed 's/.*load average: //')" <<'PY'
+import os, sys
+n, flush_records, load = sys.argv[1:]
+results = {}
+for line in open(os.environ["RESULTS"]):
+    k, _, v = line.strip().partition("=")
+    results[k] = float(v)
+def row(measure, key, fmt, target, ok):
+    v = results.get(key)
+    figure, verdict = ("not run", "") if v is None else (fmt(v), "met" if ok(v) else "NOT met")
+    print(f"| {measure} | {figure} | {target} | {verdict} |")
+per_s = lambda unit: lambda v: f"{v / 1e3:,.0f} k {unit}/s"
+print(f"bench: summary ({int(n):,} orders, flush.max.records={flush_records}; load average at the end {load})")
+print("| measure | this run | target | |")
+print("| --- | --- | --- | --- |")
+row("JSON orders append, end to end ÷ raw consume of the same topic", "append_ratio",
+    lambda v: f"{v:.2f} (raw {results.get('append_raw', 0) / 1e6:.2f} M/s)", "≥ 0.50 (stretch 0.70)", lambda v: v >= 0.5)
+row("JSON orders append, absolute", "append_rate", per_s("records"), "≥ 1 M records/s", lambda v: v >= 1e6)
+row("Avro append, absolute", "append_avro_rate", per_s("records"), "≥ 1 M records/s", lambda v: v >= 1e6)
+row("CDC apply, JSON (20 % updates, 10 % deletes)", "cdc_rate", per_s("changes"), "≥ 200 k changes/s", lambda v: v >= 2e5)
+row("CDC apply, Avro (20 % updates, 10 % deletes)", "cdc_avro_rate", per_s("changes"), "≥ 200 k changes/s", lambda v: v >= 2e5)
+rate = results.get("freshness_rate")
+row(f"freshness at half of the maximum rate{f' ({rate / 1e3:,.0f} k records/s)' if rate else ''}, "
+    "flush.interval.ms=1000: p99 of commit time − Kafka timestamp", "freshness_p99", lambda v: f"{v:.2f} s", "≤ 2 s", lambda v: v <= 2)
+row("10,000 small commits in a row: latency of the last 100 ÷ the first 100", "commits_ratio", lambda v: f"{v:.2f}", "≤ 1.5", lambda v: v <= 1.5)
+row(f"peak RSS, {int(n):,} orders (append mode, flush.max.records={flush_records})", "append_rss", lambda v: f"{v:.0f} MiB", "≤ 300 MiB", lambda v: v <= 300)
 PY
 }
 
@@ -259,3 +407,4 @@ for mode in $MODES; do
   declare -F "bench_$mode" >/dev/null || { echo "bench: unknown mode \`$mode\` in BENCH_MODES" >&2; exit 2; }
 done
 for mode in $MODES; do "bench_$mode"; done
+summary

@@ -242,6 +242,10 @@ pub struct Source {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The sink's default bound of librdkafka's pre-fetch queue (`consumer.override.*` replaces it).
+pub const QUEUED_MAX_KBYTES: &str = "16384";
+pub const QUEUED_MIN_MESSAGES: &str = "20000";
+
 /// librdkafka settings for a connector: the sink's fixed ones, then `consumer.override.*`.
 pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> ClientConfig {
     let mut cc = ClientConfig::new();
@@ -253,6 +257,12 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
         // whenever its local queue is over the thresholds, which the sink's batching hits on
         // every flush: measured, that left the consumer idle ~40% of the time.
         .set("fetch.queue.backoff.ms", "20")
+        // librdkafka pre-fetches up to queued.min.messages (100,000) per partition or
+        // queued.max.messages.kbytes (64 MiB); heaptrack of a 1 M-order drain showed its
+        // queue (ops and fetch buffers) holding ≈ 55 MiB at the peak when the pipeline
+        // lags. These bounds still cover ≈ 0.5 s of the sink's rate (README: "Memory").
+        .set("queued.max.messages.kbytes", QUEUED_MAX_KBYTES)
+        .set("queued.min.messages", QUEUED_MIN_MESSAGES)
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);
@@ -527,4 +537,36 @@ pub fn position(m: &OwnedMessage) -> (TopicPartition, i64) {
         },
         m.offset(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::path::Path;
+
+    fn config(extra: &str) -> ConnectorConfig {
+        let text = format!(
+            r#"{{"name":"o","config":{{"connector.class":"DuckLakeSink","topics":"o","ducklake.catalog":"m/o.ducklake"{extra}}}}}"#
+        );
+        ConnectorConfig::parse(Path::new("o.json"), &text).unwrap()
+    }
+
+    #[test]
+    fn the_prefetch_queue_is_bounded_unless_overridden() {
+        let cc = client_config(&config(""), "b:9092");
+        assert_eq!(
+            cc.get("queued.max.messages.kbytes"),
+            Some(QUEUED_MAX_KBYTES)
+        );
+        assert_eq!(cc.get("queued.min.messages"), Some(QUEUED_MIN_MESSAGES));
+        let cc = client_config(
+            &config(
+                r#","consumer.override.queued.max.messages.kbytes":"65536","consumer.override.queued.min.messages":"100000""#,
+            ),
+            "b:9092",
+        );
+        assert_eq!(cc.get("queued.max.messages.kbytes"), Some("65536"));
+        assert_eq!(cc.get("queued.min.messages"), Some("100000"));
+    }
 }

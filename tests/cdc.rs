@@ -381,6 +381,7 @@ fn generate_with(
         rate,
         expect: Some(expect.clone()),
         evolve,
+        mix: None,
     };
     runtime().block_on(produce_cdc(&opts)).unwrap();
     expect

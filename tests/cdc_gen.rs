@@ -92,6 +92,7 @@ fn cdc_events_land_keyed_partitioned_and_replay_to_the_expected_state() {
             rate: None,
             expect: Some(expect.clone()),
             evolve: false,
+            mix: None,
         }))
         .unwrap();
     let ops = report.ops;

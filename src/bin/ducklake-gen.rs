@@ -88,6 +88,14 @@ enum Command {
         /// Write the final table state the events imply here (JSON Lines, sorted by id).
         #[arg(long)]
         expect: Option<std::path::PathBuf>,
+        /// Percent of the change events that are updates (with --deletes; the rest are
+        /// inserts). Default mix: ≈ 32 % inserts, 41 % updates, 27 % deletes.
+        #[arg(long, requires = "deletes")]
+        updates: Option<f64>,
+        /// Percent of the change events that are deletes, a third of them primary-key
+        /// changes (with --updates).
+        #[arg(long, requires = "updates")]
+        deletes: Option<f64>,
         /// Midway through the changes, add a nullable `nickname` column (ALTER TABLE … ADD
         /// COLUMN): later events carry the new row schema (a second `-value` schema version
         /// in Avro).
@@ -190,6 +198,8 @@ async fn main() -> ExitCode {
             rate,
             expect,
             evolve,
+            updates,
+            deletes,
         } => {
             let opts = CdcOptions {
                 bootstrap_servers: bootstrap_servers
@@ -204,6 +214,7 @@ async fn main() -> ExitCode {
                 rate,
                 expect,
                 evolve,
+                mix: updates.zip(deletes),
             };
             match produce_cdc(&opts).await {
                 Ok(report) => {

@@ -35,7 +35,7 @@ use rdkafka::producer::BaseRecord;
 use super::produce::TalliedProducer;
 use super::{GenError, ProduceReport};
 use json::JsonEncoder;
-use workload::{wall_clock, Change, Message, Op, Workload};
+use workload::{wall_clock, Change, Message, Mix, Op, Workload};
 
 /// The captured database and table, as they appear in `source.db` / `source.table`.
 pub(crate) const DATABASE: &str = "inventory";
@@ -93,6 +93,9 @@ pub struct CdcOptions {
     pub expect: Option<PathBuf>,
     /// Add the `nickname` column after half of the changes.
     pub evolve: bool,
+    /// Percent of the change events that are updates and deletes (`d` of primary-key
+    /// changes included), the rest inserts; `None`: ≈ 41 % updates, 27 % deletes.
+    pub mix: Option<(f64, f64)>,
 }
 
 /// Events produced, by operation.
@@ -220,6 +223,18 @@ fn key_header_value(id: i32) -> Vec<u8> {
     format!(r#"{{"id":{id}}}"#).into_bytes()
 }
 
+/// The `--updates`/`--deletes` mix, if one was asked for.
+fn mix(opts: &CdcOptions) -> Result<Option<Mix>, GenError> {
+    let Some((updates, deletes)) = opts.mix else {
+        return Ok(None);
+    };
+    Mix::percent(updates, deletes).map(Some).ok_or_else(|| {
+        GenError::InvalidOption(format!(
+            "--updates {updates} --deletes {deletes}: each must be 0 or more, and updates + 4/3 × deletes at most 100 (a third of the deletes are primary-key changes, whose create must fit in the inserts)"
+        ))
+    })
+}
+
 fn check(opts: &CdcOptions) -> Result<(), GenError> {
     if opts.partitions < 1 {
         return Err(GenError::InvalidOption(format!(
@@ -232,6 +247,7 @@ fn check(opts: &CdcOptions) -> Result<(), GenError> {
             "--schema-registry is only used with --format avro".into(),
         ));
     }
+    mix(opts)?;
     if let Some(rate) = opts.rate {
         if !(rate > 0.0 && rate.is_finite()) {
             return Err(GenError::InvalidOption(format!(
@@ -262,6 +278,9 @@ fn produce_blocking(opts: &CdcOptions, encoder: &dyn ChangeEncoder) -> Result<Cd
     )?;
     let mut workload = Workload::new(opts.keys, opts.count, opts.seed, wall_clock())
         .evolving_at(opts.evolve.then_some(opts.count / 2));
+    if let Some(mix) = mix(opts)? {
+        workload = workload.with_mix(mix);
+    }
     let mut ops = OpCounts::default();
     let mut records = 0u64;
     for message in workload.by_ref() {

@@ -9,7 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use serde_json::{json, Value};
 
-use super::workload::{Clock, Message, Op, Workload, NEW_KEY_HEADER, OLD_KEY_HEADER};
+use super::workload::{Clock, Message, Mix, Op, Workload, NEW_KEY_HEADER, OLD_KEY_HEADER};
 use super::*;
 use std::sync::Arc;
 
@@ -372,6 +372,59 @@ fn a_seeded_run_of_100k_events_has_the_promised_op_mix() {
     let other: Vec<Message> = workload(100, 2000, 10).collect();
     assert_eq!(a, b);
     assert_ne!(a, other);
+}
+
+/// Shares of `c`, `u`, `d` among the change events, in percent, and the key changes' share.
+fn op_shares(w: &mut Workload, count: u64) -> (f64, f64, f64, f64) {
+    let mut ops: HashMap<&str, u64> = HashMap::new();
+    let mut key_changes = 0u64;
+    for m in w.by_ref() {
+        if let Message::Change { change, header } = m {
+            *ops.entry(change.op.code()).or_default() += 1;
+            if header.is_some_and(|h| h.name == NEW_KEY_HEADER) {
+                key_changes += 1;
+            }
+        }
+    }
+    let pct = |n: u64| n as f64 * 100.0 / count as f64;
+    let get = |k: &str| ops.get(k).copied().unwrap_or(0);
+    assert_eq!(get("c") + get("u") + get("d"), count);
+    (
+        pct(get("c")),
+        pct(get("u")),
+        pct(get("d")),
+        pct(key_changes),
+    )
+}
+
+#[test]
+fn a_chosen_mix_gives_those_shares_of_updates_and_deletes() {
+    for (updates, deletes) in [(20.0, 10.0), (40.0, 25.0), (0.0, 0.0), (50.0, 5.0)] {
+        let mix = Mix::percent(updates, deletes).unwrap();
+        let mut w = workload(1000, 200_000, 3).with_mix(mix);
+        let (c, u, d, keyed) = op_shares(&mut w, 200_000);
+        let near = |got: f64, want: f64| (got - want).abs() < 0.5;
+        assert!(near(u, updates), "{updates}/{deletes}: updates {u:.2} %");
+        assert!(near(d, deletes), "{updates}/{deletes}: deletes {d:.2} %");
+        assert!(
+            near(c, 100.0 - updates - deletes),
+            "{updates}/{deletes}: inserts {c:.2} %"
+        );
+        assert!(
+            near(keyed, deletes / 3.0),
+            "{updates}/{deletes}: key changes {keyed:.2} %"
+        );
+    }
+    // The default stays the mix the other tests and the README describe.
+    let (c, u, d, _) = op_shares(&mut workload(1000, 200_000, 3), 200_000);
+    assert!(
+        (c - 31.8).abs() < 1.0 && (u - 40.9).abs() < 1.0 && (d - 27.3).abs() < 1.0,
+        "{c} {u} {d}"
+    );
+    // No room for the key changes' creates, or negative shares.
+    assert_eq!(Mix::percent(40.0, 50.0), None);
+    assert_eq!(Mix::percent(-1.0, 10.0), None);
+    assert_eq!(Mix::percent(20.0, f64::NAN), None);
 }
 
 // ---- an independent interpreter of Debezium MySQL JSON events ----

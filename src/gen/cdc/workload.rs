@@ -124,6 +124,61 @@ impl Message {
     }
 }
 
+/// The share of each operation among the change events, as thresholds of one roll per step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mix {
+    /// Rolls are drawn from `0..range`.
+    range: u32,
+    /// A roll below `insert` inserts, below `update` updates, below `delete` deletes; the
+    /// rest change a primary key (a `d` and a `c`).
+    insert: u32,
+    update: u32,
+    delete: u32,
+}
+
+impl Default for Mix {
+    /// Per step: 25 % inserts, 45 % updates, 20 % deletes, 10 % key changes, which as events
+    /// (a key change is two) is ≈ 32 % `c`, 41 % `u`, 27 % `d`.
+    fn default() -> Self {
+        Mix {
+            range: 100,
+            insert: 25,
+            update: 70,
+            delete: 90,
+        }
+    }
+}
+
+impl Mix {
+    /// `updates` and `deletes` percent of the change events (`d` of primary-key changes
+    /// included, which are a third of the deletes), the rest inserts; `None` unless both are
+    /// in 0..=100 and the inserts leave room for the key changes' `c`
+    /// (`updates + 4/3 × deletes <= 100`).
+    pub(crate) fn percent(updates: f64, deletes: f64) -> Option<Mix> {
+        let (u, d) = (updates / 100.0, deletes / 100.0);
+        let key_changes = d / 3.0;
+        let inserts = 1.0 - u - d;
+        if !(u >= 0.0 && d >= 0.0 && inserts + 1e-9 >= key_changes) {
+            return None;
+        }
+        // A step yields 1 + p_key events on average; each share of events × that is the
+        // probability of its step.
+        let p_key = key_changes / (1.0 - key_changes);
+        let events = 1.0 + p_key;
+        let range = 10_000u32;
+        let at = |p: f64| (p * f64::from(range)).round().clamp(0.0, f64::from(range)) as u32;
+        let insert = at((inserts - key_changes) * events);
+        let update = at((inserts - key_changes + u) * events);
+        let delete = at((inserts - key_changes + u + d - key_changes) * events);
+        Some(Mix {
+            range,
+            insert,
+            update,
+            delete,
+        })
+    }
+}
+
 /// Yields `keys` snapshot reads, then exactly `count` change events (`c`, `u`, `d`; a
 /// primary-key change counts as two), plus a tombstone after every `d`.
 pub(crate) struct Workload {
@@ -144,6 +199,7 @@ pub(crate) struct Workload {
     /// The change count at which the table gains its evolved column, if it does.
     evolve_at: Option<u64>,
     evolved: bool,
+    mix: Mix,
 }
 
 impl Workload {
@@ -164,7 +220,14 @@ impl Workload {
             txn: 0,
             evolve_at: None,
             evolved: false,
+            mix: Mix::default(),
         }
+    }
+
+    /// Draws operations in these shares instead of the default mix.
+    pub(crate) fn with_mix(mut self, mix: Mix) -> Self {
+        self.mix = mix;
+        self
     }
 
     /// Adds the evolved column (`ALTER TABLE … ADD COLUMN nickname`) after `at` changes.
@@ -276,15 +339,14 @@ impl Workload {
             self.evolved = true;
         }
         let remaining = self.count - self.changes;
-        let roll = if self.table.is_empty() {
-            0
-        } else {
-            self.rng.gen_range(0..100)
-        };
-        match roll {
-            0..=24 => self.insert(),
-            25..=69 => self.update(),
-            70..=89 => self.delete(),
+        if self.table.is_empty() {
+            return self.insert();
+        }
+        let mix = self.mix;
+        match self.rng.gen_range(0..mix.range) {
+            r if r < mix.insert => self.insert(),
+            r if r < mix.update => self.update(),
+            r if r < mix.delete => self.delete(),
             _ if remaining >= 2 => self.change_key(),
             _ => self.update(),
         }
