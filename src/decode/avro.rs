@@ -18,7 +18,7 @@ use apache_avro::Schema;
 use serde_json::Value as Json;
 
 use super::logical::{big_endian_decimal_text, variable_scale_decimal, Base, Logical};
-use super::{Cell, ColumnType, Data, Datum, DecodeError, Row};
+use super::{Cell, ColumnType, Data, Datum, DecodeError, Name, Row};
 
 /// The schema id of a Confluent wire-format payload.
 pub fn schema_id(bytes: &[u8]) -> Result<u32, DecodeError> {
@@ -125,7 +125,7 @@ enum Kind {
         values: Box<Node>,
         min_bytes: usize,
     },
-    Record(Vec<(String, Node)>),
+    Record(Vec<(Name, Node)>),
     /// `["null", T]` or `[T, "null"]`: `null_branch` is the index of `"null"`.
     Optional {
         inner: Box<Node>,
@@ -261,7 +261,7 @@ impl Names {
                             let node = self
                                 .node(ftype, &inner_ns)
                                 .map_err(|m| format!("field `{fname}`: {m}"))?;
-                            fields.push((fname.to_owned(), node));
+                            fields.push((Name::from(fname), node));
                         }
                         let logical = connect_logical(obj);
                         let column = match logical.column_type() {
@@ -270,7 +270,7 @@ impl Names {
                             None => ColumnType::Struct(
                                 fields
                                     .iter()
-                                    .map(|(n, f)| (n.clone(), f.column.clone()))
+                                    .map(|(n, f)| (n.to_string(), f.column.clone()))
                                     .collect(),
                             ),
                         };
@@ -616,7 +616,7 @@ fn read_data(node: &Node, input: &mut Input<'_>) -> Result<Data, Fail> {
             .map(|cells| Data::Row(Row { cells }))
             .map_err(|(name, fail)| fail.field(name)),
         _ => Ok(Data::Scalar(Cell {
-            name: String::new(),
+            name: Name::default(),
             ty: Some(node.column.clone()),
             value: read_datum(node, input)?,
         })),
@@ -625,7 +625,7 @@ fn read_data(node: &Node, input: &mut Input<'_>) -> Result<Data, Fail> {
 
 /// A record's fields as cells, in schema order; a failure names its field.
 fn read_row<'n>(
-    fields: &'n [(String, Node)],
+    fields: &'n [(Name, Node)],
     input: &mut Input<'_>,
 ) -> Result<Vec<Cell>, (&'n str, Fail)> {
     let mut cells = Vec::with_capacity(fields.len());

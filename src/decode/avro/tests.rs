@@ -262,7 +262,7 @@ fn plain_avro_logical_types_map_too() {
     let v: Vec<(String, Option<ColumnType>, Datum)> = row
         .cells
         .into_iter()
-        .map(|c| (c.name, c.ty, c.value))
+        .map(|c| (c.name.into(), c.ty, c.value))
         .collect();
     assert_eq!(
         v,
@@ -358,7 +358,7 @@ mod reference {
                 record_row(fields, values).map(Data::Row)
             }
             (_, v) => Ok(Data::Scalar(Cell {
-                name: String::new(),
+                name: Default::default(),
                 ty: Some(node.column.clone()),
                 value: datum(node, v).map_err(DecodeError::Shape)?,
             })),
@@ -366,13 +366,13 @@ mod reference {
     }
 
     fn record_row(
-        fields: &[(String, Node)],
+        fields: &[(super::super::Name, Node)],
         values: Vec<(String, Value)>,
     ) -> Result<Row, DecodeError> {
         let mut cells = Vec::with_capacity(fields.len());
         for ((name, node), (_, v)) in fields.iter().zip(values) {
             let value = datum(node, v).map_err(|message| DecodeError::Field {
-                field: name.clone(),
+                field: name.to_string(),
                 message,
             })?;
             cells.push(Cell {
