@@ -125,13 +125,14 @@ impl TableBatch {
                 self.seen[i] = self.stamp;
             }
             let Some(ty) = &cell.ty else {
-                plan.push(slot);
+                plan.push((slot, false));
                 continue;
             };
             match slot {
                 Some(i) => {
                     let current = &self.columns[i].1;
-                    if current != ty {
+                    let differs = current != ty;
+                    if differs {
                         let Some(unified) = current.unify(ty) else {
                             return Err(format!(
                                 "field `{}` is {ty} here but {current} in earlier records of this batch",
@@ -142,7 +143,7 @@ impl TableBatch {
                             target.check(&cell.name, &unified)?;
                         }
                     }
-                    plan.push(Some(i));
+                    plan.push((Some(i), differs));
                 }
                 None => {
                     let folded = cell.name.to_lowercase();
@@ -154,20 +155,19 @@ impl TableBatch {
                     }
                     new_names.push((folded, cell.name.as_str()));
                     target.check(&cell.name, ty)?;
-                    plan.push(None);
+                    plan.push((None, false));
                 }
             }
         }
-        let mut values = vec![Datum::Null; self.columns.len()];
-        for (n, (cell, slot)) in row.cells.into_iter().zip(plan).enumerate() {
+        let mut values = Vec::with_capacity(self.columns.len());
+        values.resize_with(self.columns.len(), || Datum::Null);
+        for (n, (cell, (slot, differs))) in row.cells.into_iter().zip(plan).enumerate() {
             let i = match (slot, cell.ty) {
                 (Some(i), ty) => {
-                    if let Some(ty) = ty {
+                    // The type was compared in the check above.
+                    if let Some(ty) = ty.filter(|_| differs) {
                         let current = &self.columns[i].1;
-                        if *current != ty {
-                            self.columns[i].1 =
-                                current.unify(&ty).unwrap_or_else(|| current.clone());
-                        }
+                        self.columns[i].1 = current.unify(&ty).unwrap_or_else(|| current.clone());
                     }
                     i
                 }
