@@ -270,7 +270,7 @@ impl Names {
                             None => ColumnType::Struct(
                                 fields
                                     .iter()
-                                    .map(|(n, f)| (n.to_string(), f.column.clone()))
+                                    .map(|(n, f)| (n.clone(), f.column.clone()))
                                     .collect(),
                             ),
                         };

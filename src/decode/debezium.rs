@@ -88,7 +88,7 @@ fn nested_row(cell: Cell) -> Result<Option<Row>, String> {
                 .into_iter()
                 .zip(values)
                 .map(|((name, ty), value)| Cell {
-                    name: name.into(),
+                    name,
                     ty: Some(ty),
                     value,
                 })

@@ -179,7 +179,7 @@ impl ConnectSchema {
                 Base::Struct => ColumnType::Struct(
                     fields
                         .iter()
-                        .map(|(n, s)| (n.to_string(), s.column.clone()))
+                        .map(|(n, s)| (n.clone(), s.column.clone()))
                         .collect(),
                 ),
                 Base::Array => ColumnType::List(Box::new(
