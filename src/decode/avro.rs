@@ -173,7 +173,10 @@ impl Node {
                 Prim::Fixed(n) => *n,
                 _ => 1,
             },
-            Kind::Record(fields) => fields.iter().map(|(_, f)| f.min_bytes()).sum(),
+            // Saturating: a schema may declare fixed sizes that add up past usize.
+            Kind::Record(fields) => fields
+                .iter()
+                .fold(0, |sum, (_, f)| sum.saturating_add(f.min_bytes())),
             Kind::Enum(_)
             | Kind::Array { .. }
             | Kind::Map { .. }
@@ -321,7 +324,7 @@ impl Names {
                             ),
                             kind: Kind::Map {
                                 // The key's length, at least.
-                                min_bytes: 1 + values.min_bytes(),
+                                min_bytes: values.min_bytes().saturating_add(1),
                                 values: Box::new(values),
                             },
                             logical: Logical::Plain,

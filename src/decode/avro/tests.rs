@@ -823,3 +823,34 @@ fn corrupt_counts_and_lengths_are_refused_without_allocating() {
         .to_string();
     assert!(e.contains("field `n`"), "{e}");
 }
+
+#[test]
+fn huge_fixed_sizes_saturate_and_are_refused_by_the_record() {
+    let big = usize::MAX / 2 + 1;
+    let text = format!(
+        r#"{{"type":"record","name":"R","fields":[
+        {{"name":"a","type":{{"type":"array","items":{{"type":"record","name":"P","fields":[
+            {{"name":"x","type":{{"type":"fixed","name":"X","size":{big}}}}},
+            {{"name":"y","type":{{"type":"fixed","name":"Y","size":{big}}}}}]}}}}}},
+        {{"name":"m","type":{{"type":"map","values":{{"type":"fixed","name":"Z","size":{big}}}}}}}]}}"#
+    );
+    let schema = AvroSchema::parse(&text, &[]).unwrap();
+    // Summed sizes stay at the top (wrapped, they would let an item count through as if the
+    // items took no bytes).
+    let Kind::Record(fields) = &schema.node.kind else {
+        panic!()
+    };
+    let mins: Vec<usize> = fields
+        .iter()
+        .map(|(_, f)| match &f.kind {
+            Kind::Array { min_bytes, .. } | Kind::Map { min_bytes, .. } => *min_bytes,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(mins, [usize::MAX, big + 1]);
+    let mut d = AvroDecoder::default();
+    d.add(1, Arc::new(schema));
+    assert!(d.decode(&with_header(1, &[2, 0])).is_err());
+    assert!(d.decode(&with_header(1, &[0, 2, 2, b'k'])).is_err());
+    assert!(d.decode(&with_header(1, &[0, 0])).is_ok());
+}
