@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::decode::{Change, ColumnType, Datum, Row};
+use crate::decode::{Change, ColumnType, Datum, Name, Row};
 pub use crate::offsets::OffsetRange;
 use crate::shape::{fit, Evolution, TableColumns};
 
@@ -39,6 +39,9 @@ pub enum RowOp {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TableBatch {
     pub columns: Vec<(String, ColumnType)>,
+    /// Per column, the name of the field it was last matched to: decoders share one name
+    /// between records, so the next record's field finds its column by pointer.
+    names: Vec<Name>,
     index: HashMap<String, usize>,
     /// Lower-cased column name → column.
     folded: HashMap<String, usize>,
@@ -96,11 +99,12 @@ impl TableBatch {
             // the column this position went to last time before hashing the name.
             let guess = self.positions.get(n).copied();
             let slot = match guess {
+                Some(i) if self.names.get(i).is_some_and(|name| name.same(&cell.name)) => Some(i),
                 Some(i)
                     if self
                         .columns
                         .get(i)
-                        .is_some_and(|(name, _)| *name == cell.name) =>
+                        .is_some_and(|(name, _)| *name == *cell.name) =>
                 {
                     Some(i)
                 }
@@ -113,7 +117,7 @@ impl TableBatch {
                     // that differ only in case, which DuckDB cannot keep apart.
                     let twin = row.cells[..n]
                         .iter()
-                        .find(|c| self.column_of(&c.name) == Some(i) && c.name != cell.name);
+                        .find(|c| self.column_of(&c.name) == Some(i) && *c.name != *cell.name);
                     if let Some(twin) = twin {
                         return Err(case_twins(&twin.name, &cell.name));
                     }
@@ -121,13 +125,14 @@ impl TableBatch {
                 self.seen[i] = self.stamp;
             }
             let Some(ty) = &cell.ty else {
-                plan.push(slot);
+                plan.push((slot, false));
                 continue;
             };
             match slot {
                 Some(i) => {
                     let current = &self.columns[i].1;
-                    if current != ty {
+                    let differs = current != ty;
+                    if differs {
                         let Some(unified) = current.unify(ty) else {
                             return Err(format!(
                                 "field `{}` is {ty} here but {current} in earlier records of this batch",
@@ -138,48 +143,48 @@ impl TableBatch {
                             target.check(&cell.name, &unified)?;
                         }
                     }
-                    plan.push(Some(i));
+                    plan.push((Some(i), differs));
                 }
                 None => {
                     let folded = cell.name.to_lowercase();
                     if let Some((_, twin)) = new_names
                         .iter()
-                        .find(|(f, exact)| *f == folded && *exact != cell.name)
+                        .find(|(f, exact)| *f == folded && *exact != cell.name.as_str())
                     {
                         return Err(case_twins(twin, &cell.name));
                     }
-                    new_names.push((folded, &cell.name));
+                    new_names.push((folded, cell.name.as_str()));
                     target.check(&cell.name, ty)?;
-                    plan.push(None);
+                    plan.push((None, false));
                 }
             }
         }
-        let mut values = vec![Datum::Null; self.columns.len()];
-        for (n, (cell, slot)) in row.cells.into_iter().zip(plan).enumerate() {
+        let mut values = Vec::with_capacity(self.columns.len());
+        values.resize_with(self.columns.len(), || Datum::Null);
+        for (n, (cell, (slot, differs))) in row.cells.into_iter().zip(plan).enumerate() {
             let i = match (slot, cell.ty) {
                 (Some(i), ty) => {
-                    if let Some(ty) = ty {
+                    // The type was compared in the check above.
+                    if let Some(ty) = ty.filter(|_| differs) {
                         let current = &self.columns[i].1;
-                        if *current != ty {
-                            self.columns[i].1 =
-                                current.unify(&ty).unwrap_or_else(|| current.clone());
-                        }
+                        self.columns[i].1 = current.unify(&ty).unwrap_or_else(|| current.clone());
                     }
                     i
                 }
                 // A name seen earlier in this same record (a JSON object with a duplicate
                 // key): the last value wins, as in JSON parsers generally.
-                (None, Some(ty)) if self.index.contains_key(&cell.name) => {
-                    let i = self.index[&cell.name];
+                (None, Some(ty)) if self.index.contains_key(cell.name.as_str()) => {
+                    let i = self.index[cell.name.as_str()];
                     let current = &self.columns[i].1;
                     self.columns[i].1 = current.unify(&ty).unwrap_or(ty);
                     i
                 }
                 (None, Some(ty)) => {
                     let i = self.columns.len();
-                    self.index.insert(cell.name.clone(), i);
+                    self.index.insert(cell.name.to_string(), i);
                     self.folded.insert(cell.name.to_lowercase(), i);
-                    self.columns.push((cell.name, ty));
+                    self.columns.push((cell.name.to_string(), ty));
+                    self.names.push(cell.name.clone());
                     self.seen.push(self.stamp);
                     values.push(Datum::Null);
                     i
@@ -187,6 +192,9 @@ impl TableBatch {
                 // An untyped null for a column nobody has seen yet: nothing to store.
                 (None, None) => continue,
             };
+            if !self.names[i].same(&cell.name) {
+                self.names[i] = cell.name;
+            }
             if let Some(p) = self.positions.get_mut(n) {
                 *p = i;
             } else if self.positions.len() == n {
@@ -582,7 +590,7 @@ mod tests {
             cells: cells
                 .iter()
                 .map(|(n, t, v)| Cell {
-                    name: (*n).to_owned(),
+                    name: (*n).into(),
                     ty: t.clone(),
                     value: v.clone(),
                 })

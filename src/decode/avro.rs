@@ -2,25 +2,23 @@
 //! then the Avro binary body — with writer schemas from a schema registry, added here by id
 //! once each ([`AvroDecoder::add`]); decoding itself never does I/O.
 //!
-//! The binary body is read with `apache-avro`. Column types come from the schema's JSON, walked
-//! once per id: Connect's `connect.name` / `connect.parameters` / `connect.type` (which
+//! Each writer schema is walked once, when it is added, into a tree of [`Node`]s: what each
+//! position holds in the binary form (int, string, union, record, …) and the column type it
+//! maps to — Connect's `connect.name` / `connect.parameters` / `connect.type` (which
 //! Confluent's converter writes, Debezium's logical types included) and Avro's own
-//! `logicalType`, through the same type table as the JSON converter ([`Logical`]).
+//! `logicalType`, through the same type table as the JSON converter ([`Logical`]). A record is
+//! then decoded by walking that tree over its bytes, writing cells directly: no intermediate
+//! value tree, and a string is copied once, into its cell. `apache-avro` still parses the
+//! schema, so the schemas it refuses are refused here too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
-use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::types::Value;
 use apache_avro::Schema;
 use serde_json::Value as Json;
 
-use super::logical::{variable_scale_decimal, Base, Logical};
-use super::{Cell, ColumnType, Data, Datum, DecodeError, Row};
-
-/// A record larger than this cannot be declared by a corrupt length prefix either: Avro
-/// allocations are capped so garbage fails fast instead of exhausting memory.
-const MAX_ALLOCATION: usize = 64 * 1024 * 1024;
+use super::logical::{big_endian_decimal_text, variable_scale_decimal, Base, Logical};
+use super::{Cell, ColumnType, Data, Datum, DecodeError, Name, Row};
 
 /// The schema id of a Confluent wire-format payload.
 pub fn schema_id(bytes: &[u8]) -> Result<u32, DecodeError> {
@@ -36,48 +34,22 @@ pub fn schema_id(bytes: &[u8]) -> Result<u32, DecodeError> {
     }
 }
 
-/// A writer schema, the schemas it references, and the reader built over them once (name
-/// resolution walks the whole schema: per record it would cost more than the decoding).
-struct Schemata {
-    schema: Schema,
-    references: Vec<Schema>,
-}
-
-self_cell::self_cell!(
-    struct ReadyReader {
-        owner: Schemata,
-        #[covariant]
-        dependent: GenericDatumReader,
-    }
-);
-
-/// One writer schema: what `apache-avro` reads with, and the column types it maps to.
+/// One writer schema, walked into the plan its records are read by.
+#[derive(Debug)]
 pub struct AvroSchema {
-    reader: ReadyReader,
     node: Node,
-}
-
-impl std::fmt::Debug for AvroSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AvroSchema")
-            .field("schema", &self.reader.borrow_owner().schema)
-            .field("node", &self.node)
-            .finish()
-    }
 }
 
 impl AvroSchema {
     /// Parses a registry schema (its JSON text) and the schemas it references, referenced
     /// ones first.
     pub fn parse(text: &str, references: &[String]) -> Result<Self, String> {
-        let (schema, refs) = if references.is_empty() {
-            (
-                Schema::parse_str(text).map_err(|e| e.to_string())?,
-                Vec::new(),
-            )
+        // apache-avro checks the schema (names, defaults, logical type attributes).
+        if references.is_empty() {
+            Schema::parse_str(text).map_err(|e| e.to_string())?;
         } else {
-            Schema::parse_str_with_list(text, references).map_err(|e| e.to_string())?
-        };
+            Schema::parse_str_with_list(text, references).map_err(|e| e.to_string())?;
+        }
         let mut names = Names::default();
         for r in references {
             let json: Json = serde_json::from_str(r).map_err(|e| e.to_string())?;
@@ -85,19 +57,7 @@ impl AvroSchema {
         }
         let json: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let node = names.node(&json, "")?;
-        let reader = ReadyReader::try_new(
-            Schemata {
-                schema,
-                references: refs,
-            },
-            |s| {
-                GenericDatumReader::builder(&s.schema)
-                    .writer_schemata(std::iter::once(&s.schema).chain(&s.references).collect())
-                    .and_then(|b| b.build())
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Self { reader, node })
+        Ok(Self { node })
     }
 }
 
@@ -117,60 +77,28 @@ impl AvroDecoder {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<Data, DecodeError> {
-        static LIMIT: Once = Once::new();
-        LIMIT.call_once(|| {
-            apache_avro::util::max_allocation_bytes(MAX_ALLOCATION);
-        });
         let id = schema_id(bytes)?;
         let schema = self.schemas.get(&id).ok_or_else(|| {
             DecodeError::Shape(format!("schema id {id} is not known to the decoder"))
         })?;
-        let invalid = |e: apache_avro::Error| {
-            DecodeError::Shape(format!("schema id {id}: not valid Avro: {e}"))
-        };
-        let mut input = Watched {
-            rest: &bytes[5..],
-            ran_out: false,
-        };
-        let value = schema
-            .reader
-            .borrow_dependent()
-            .read_value(&mut input)
-            .map_err(invalid)?;
-        if input.ran_out {
-            return Err(DecodeError::Shape(format!("schema id {id}: {CUT_SHORT}")));
-        }
+        let mut input = Input { rest: &bytes[5..] };
+        let data = read_data(&schema.node, &mut input).map_err(|fail| {
+            DecodeError::Shape(match fail {
+                Fail::Invalid(m) => format!("schema id {id}: not valid Avro: {m}"),
+                Fail::Value(m) => format!("schema id {id}: {m}"),
+            })
+        })?;
         if !input.rest.is_empty() {
             return Err(DecodeError::Shape(format!(
                 "schema id {id}: {} bytes left after the Avro record",
                 input.rest.len()
             )));
         }
-        to_data(&schema.node, value).map_err(|m| DecodeError::Shape(format!("schema id {id}: {m}")))
+        Ok(data)
     }
 }
 
-/// The body of a record, noting whether the decoder asked for more than it holds: apache-avro
-/// reads a string, bytes or union index cut off by the end of the input as a null instead of
-/// failing, so a truncated record would otherwise pass as a shorter one.
-struct Watched<'a> {
-    rest: &'a [u8],
-    ran_out: bool,
-}
-
-impl std::io::Read for Watched<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.rest.len());
-        if n < buf.len() {
-            self.ran_out = true;
-        }
-        buf[..n].copy_from_slice(&self.rest[..n]);
-        self.rest = &self.rest[n..];
-        Ok(n)
-    }
-}
-
-/// A schema position, resolved to its column type.
+/// A schema position: what its bytes are, and the column type it maps to.
 #[derive(Debug, Clone)]
 struct Node {
     kind: Kind,
@@ -181,19 +109,81 @@ struct Node {
 #[derive(Debug, Clone)]
 enum Kind {
     Null,
-    Primitive,
-    Enum,
-    Array(Box<Node>),
-    Map(Box<Node>),
-    Record(Vec<(String, Node)>),
-    /// `["null", T]`: an optional T.
+    /// A primitive or fixed, read as `read`, then made a cell value by `value`.
+    Primitive {
+        read: Prim,
+        value: Conv,
+    },
+    /// An enum's symbols, by index.
+    Enum(Arc<[String]>),
+    /// `min_bytes`: the least one item takes, to refuse item counts the record cannot hold.
+    Array {
+        items: Box<Node>,
+        min_bytes: usize,
+    },
+    Map {
+        values: Box<Node>,
+        min_bytes: usize,
+    },
+    Record(Vec<(Name, Node)>),
     /// `["null", T]` or `[T, "null"]`: `null_branch` is the index of `"null"`.
     Optional {
         inner: Box<Node>,
-        null_branch: u32,
+        null_branch: i64,
     },
     /// Any other union: stored as JSON text.
     Union(Vec<Node>),
+}
+
+/// How a primitive is laid out in Avro's binary encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prim {
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Fixed(usize),
+}
+
+/// How a primitive's value becomes a cell value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conv {
+    /// Through the type table ([`Logical::from_int`], `from_text`, `from_bytes`).
+    Logical(Logical),
+    /// Avro's `uuid` on a string, 16 bytes or a fixed(16): checked, written in the canonical
+    /// lower-case hyphenated form.
+    Uuid,
+    /// Avro's `big-decimal`: bytes holding the unscaled value (length-prefixed) and the scale.
+    BigDecimal,
+    /// Avro's `duration` (fixed 12): not supported, refused naming the field.
+    Duration,
+}
+
+impl Node {
+    /// The fewest bytes a value of this node takes in the binary form.
+    fn min_bytes(&self) -> usize {
+        match &self.kind {
+            Kind::Null => 0,
+            Kind::Primitive { read, .. } => match read {
+                Prim::Float => 4,
+                Prim::Double => 8,
+                Prim::Fixed(n) => *n,
+                _ => 1,
+            },
+            // Saturating: a schema may declare fixed sizes that add up past usize.
+            Kind::Record(fields) => fields
+                .iter()
+                .fold(0, |sum, (_, f)| sum.saturating_add(f.min_bytes())),
+            Kind::Enum(_)
+            | Kind::Array { .. }
+            | Kind::Map { .. }
+            | Kind::Optional { .. }
+            | Kind::Union(_) => 1,
+        }
+    }
 }
 
 /// Named types defined so far (records, enums, fixed), by full name.
@@ -225,7 +215,7 @@ impl Names {
                     .collect();
                 if nodes.len() == 2 && non_null.len() == 1 {
                     let inner = non_null[0].clone();
-                    let null_branch = u32::from(matches!(nodes[1].kind, Kind::Null));
+                    let null_branch = i64::from(matches!(nodes[1].kind, Kind::Null));
                     Ok(Node {
                         column: inner.column.clone(),
                         logical: Logical::Plain,
@@ -274,7 +264,7 @@ impl Names {
                             let node = self
                                 .node(ftype, &inner_ns)
                                 .map_err(|m| format!("field `{fname}`: {m}"))?;
-                            fields.push((fname.to_owned(), node));
+                            fields.push((Name::from(fname), node));
                         }
                         let logical = connect_logical(obj);
                         let column = match logical.column_type() {
@@ -296,8 +286,16 @@ impl Names {
                         Ok(node)
                     }
                     "enum" => {
+                        let symbols = obj
+                            .get("symbols")
+                            .and_then(Json::as_array)
+                            .ok_or("an enum without symbols")?
+                            .iter()
+                            .map(|s| s.as_str().map(str::to_owned))
+                            .collect::<Option<Arc<[String]>>>()
+                            .ok_or("an enum symbol that is not a string")?;
                         let node = Node {
-                            kind: Kind::Enum,
+                            kind: Kind::Enum(symbols),
                             logical: Logical::Plain,
                             column: ColumnType::Varchar,
                         };
@@ -309,7 +307,10 @@ impl Names {
                             .node(obj.get("items").ok_or("an array without items")?, namespace)?;
                         Ok(Node {
                             column: ColumnType::List(Box::new(items.column.clone())),
-                            kind: Kind::Array(Box::new(items)),
+                            kind: Kind::Array {
+                                min_bytes: items.min_bytes(),
+                                items: Box::new(items),
+                            },
                             logical: Logical::Plain,
                         })
                     }
@@ -321,12 +322,21 @@ impl Names {
                                 Box::new(ColumnType::Varchar),
                                 Box::new(values.column.clone()),
                             ),
-                            kind: Kind::Map(Box::new(values)),
+                            kind: Kind::Map {
+                                // The key's length, at least.
+                                min_bytes: values.min_bytes().saturating_add(1),
+                                values: Box::new(values),
+                            },
                             logical: Logical::Plain,
                         })
                     }
                     "fixed" => {
-                        let node = self.named_or_primitive("bytes", namespace, Some(obj))?;
+                        let size = obj
+                            .get("size")
+                            .and_then(Json::as_u64)
+                            .and_then(|n| usize::try_from(n).ok())
+                            .ok_or("a fixed without a size")?;
+                        let node = self.primitive(Base::Bytes, Prim::Fixed(size), Some(obj));
                         self.define(obj, namespace, &node);
                         Ok(node)
                     }
@@ -337,8 +347,6 @@ impl Names {
         }
     }
 
-    /// A primitive type (with the attributes of its object form), or a reference to a named
-    /// type defined before.
     /// Remembers a named enum or fixed under its full name, for later references.
     fn define(&mut self, obj: &serde_json::Map<String, Json>, namespace: &str, node: &Node) {
         if let Some(name) = obj.get("name").and_then(Json::as_str) {
@@ -350,6 +358,8 @@ impl Names {
         }
     }
 
+    /// A primitive type (with the attributes of its object form), or a reference to a named
+    /// type defined before.
     fn named_or_primitive(
         &mut self,
         name: &str,
@@ -364,13 +374,13 @@ impl Names {
                     column: ColumnType::Varchar,
                 })
             }
-            "boolean" => Base::Boolean,
-            "int" => Base::Int32,
-            "long" => Base::Int64,
-            "float" => Base::Float32,
-            "double" => Base::Float64,
-            "bytes" => Base::Bytes,
-            "string" => Base::String,
+            "boolean" => (Base::Boolean, Prim::Boolean),
+            "int" => (Base::Int32, Prim::Int),
+            "long" => (Base::Int64, Prim::Long),
+            "float" => (Base::Float32, Prim::Float),
+            "double" => (Base::Float64, Prim::Double),
+            "bytes" => (Base::Bytes, Prim::Bytes),
+            "string" => (Base::String, Prim::String),
             named => {
                 return self
                     .defined
@@ -380,6 +390,16 @@ impl Names {
                     .ok_or_else(|| format!("unknown type `{named}`"))
             }
         };
+        Ok(self.primitive(base.0, base.1, attrs))
+    }
+
+    /// A primitive or fixed read as `read`, typed by its attributes.
+    fn primitive(
+        &self,
+        base: Base,
+        read: Prim,
+        attrs: Option<&serde_json::Map<String, Json>>,
+    ) -> Node {
         let logical = attrs.map_or(Logical::Plain, |a| {
             let connect = connect_logical(a);
             if connect != Logical::Plain {
@@ -397,11 +417,40 @@ impl Names {
             Some("int16") => Base::Int16,
             _ => base,
         };
-        Ok(Node {
-            kind: Kind::Primitive,
-            column: logical.column_type().unwrap_or_else(|| base.column_type()),
+        // Avro's logical types on the base types they are defined for (elsewhere they are
+        // ignored, as the Avro spec says) decide the value; `connect.name` decides the column.
+        let avro = attrs
+            .and_then(|a| a.get("logicalType"))
+            .and_then(Json::as_str);
+        let value = match (avro, read) {
+            (Some("uuid"), Prim::String | Prim::Bytes | Prim::Fixed(16)) => Conv::Uuid,
+            (Some("big-decimal"), Prim::Bytes) => Conv::BigDecimal,
+            (Some("duration"), Prim::Fixed(12)) => Conv::Duration,
+            (Some("date" | "time-millis"), Prim::Int)
+            | (
+                Some(
+                    "time-micros"
+                    | "timestamp-millis"
+                    | "timestamp-micros"
+                    | "timestamp-nanos"
+                    | "local-timestamp-millis"
+                    | "local-timestamp-micros"
+                    | "local-timestamp-nanos",
+                ),
+                Prim::Long,
+            ) => Conv::Logical(attrs.map_or(Logical::Plain, avro_logical)),
+            _ => Conv::Logical(logical),
+        };
+        let column = match value {
+            // Exact text, as Debezium's variable-scale decimals.
+            Conv::BigDecimal => ColumnType::Varchar,
+            _ => logical.column_type().unwrap_or_else(|| base.column_type()),
+        };
+        Node {
+            kind: Kind::Primitive { read, value },
+            column,
             logical,
-        })
+        }
     }
 }
 
@@ -441,153 +490,327 @@ fn avro_logical(attrs: &serde_json::Map<String, Json>) -> Logical {
     }
 }
 
-/// A `Null` is only accepted where the schema says null (see [`Watched`]).
-const CUT_SHORT: &str = "the Avro record ends early (truncated)";
+/// Why a record could not be read: its bytes are not Avro of the schema, or a value is not
+/// one its type can hold (a date out of range, a decimal of 0 bytes). Fields are named from
+/// the outermost in.
+#[derive(Debug)]
+enum Fail {
+    Invalid(String),
+    Value(String),
+}
 
-fn to_data(node: &Node, value: Value) -> Result<Data, DecodeError> {
-    match (&node.kind, value) {
-        (Kind::Null, Value::Null) => Ok(Data::Null),
-        (_, Value::Null) => Err(DecodeError::Shape(CUT_SHORT.into())),
-        (Kind::Optional { null_branch, .. }, Value::Union(i, _)) if i == *null_branch => {
-            Ok(Data::Null)
+impl Fail {
+    fn field(self, name: &str) -> Self {
+        match self {
+            Self::Invalid(m) => Self::Invalid(format!("field `{name}`: {m}")),
+            Self::Value(m) => Self::Value(format!("field `{name}`: {m}")),
         }
-        (Kind::Optional { inner, .. }, Value::Union(_, v)) => to_data(inner, *v),
-        (Kind::Record(fields), Value::Record(values)) if node.logical == Logical::Plain => {
-            record_row(fields, values).map(Data::Row)
+    }
+}
+
+const CUT_SHORT: &str = "the record ends early (truncated)";
+
+/// The unread rest of a record's body.
+struct Input<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Fail> {
+        if n > self.rest.len() {
+            return Err(Fail::Invalid(CUT_SHORT.into()));
         }
-        (_, v) => Ok(Data::Scalar(Cell {
-            name: String::new(),
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    /// A zig-zag varint of at most 10 bytes.
+    fn long(&mut self) -> Result<i64, Fail> {
+        let mut z = 0u64;
+        for (i, &b) in self.rest.iter().enumerate().take(10) {
+            z |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.rest = &self.rest[i + 1..];
+                return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
+            }
+        }
+        Err(Fail::Invalid(if self.rest.len() >= 10 {
+            "a variable-length integer longer than 10 bytes".into()
+        } else {
+            CUT_SHORT.into()
+        }))
+    }
+
+    fn int(&mut self) -> Result<i32, Fail> {
+        let n = self.long()?;
+        i32::try_from(n).map_err(|_| Fail::Invalid(format!("int {n} out of range")))
+    }
+
+    /// A length that the rest of the record can hold.
+    fn len(&mut self) -> Result<usize, Fail> {
+        let n = self.long()?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.rest.len() => Ok(n),
+            Ok(_) => Err(Fail::Invalid(format!(
+                "a length of {n} bytes, past the end of the record ({CUT_SHORT})"
+            ))),
+            Err(_) => Err(Fail::Invalid(format!("a negative length {n}"))),
+        }
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], Fail> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    fn str(&mut self) -> Result<&'a str, Fail> {
+        std::str::from_utf8(self.bytes()?)
+            .map_err(|e| Fail::Invalid(format!("a string that is not UTF-8: {e}")))
+    }
+
+    /// The item count of the next block of an array or map (0: the end); items take at
+    /// least `min_bytes` each.
+    fn block(&mut self, min_bytes: usize) -> Result<usize, Fail> {
+        let count = self.long()?;
+        if count < 0 {
+            // A negative count is followed by the block's size in bytes.
+            self.long()?;
+        }
+        let count = count.unsigned_abs();
+        let fits = match min_bytes {
+            0 => count <= MAX_EMPTY_ITEMS,
+            n => count.saturating_mul(n as u64) <= self.rest.len() as u64,
+        };
+        if !fits {
+            return Err(Fail::Invalid(format!(
+                "a block of {count} items, more than the record holds"
+            )));
+        }
+        Ok(count as usize)
+    }
+
+    /// A union branch index.
+    fn branch(&mut self, branches: usize) -> Result<usize, Fail> {
+        let i = self.long()?;
+        usize::try_from(i)
+            .ok()
+            .filter(|i| *i < branches)
+            .ok_or_else(|| Fail::Invalid(format!("union branch {i} out of range")))
+    }
+}
+
+/// Items of a zero-byte type (`null`, an empty record) one array block may declare: such items
+/// are free to declare, so a corrupt count is capped here instead of by the record's length.
+const MAX_EMPTY_ITEMS: u64 = 1 << 16;
+
+/// A whole key or value.
+fn read_data(node: &Node, input: &mut Input<'_>) -> Result<Data, Fail> {
+    match &node.kind {
+        Kind::Null => Ok(Data::Null),
+        Kind::Optional { inner, null_branch } => {
+            if input.branch(2)? as i64 == *null_branch {
+                Ok(Data::Null)
+            } else {
+                read_data(inner, input)
+            }
+        }
+        Kind::Record(fields) if node.logical == Logical::Plain => read_row(fields, input)
+            .map(|cells| Data::Row(Row { cells }))
+            .map_err(|(name, fail)| fail.field(name)),
+        _ => Ok(Data::Scalar(Cell {
+            name: Name::default(),
             ty: Some(node.column.clone()),
-            value: datum(node, v).map_err(DecodeError::Shape)?,
+            value: read_datum(node, input)?,
         })),
     }
 }
 
-fn record_row(fields: &[(String, Node)], values: Vec<(String, Value)>) -> Result<Row, DecodeError> {
-    // apache-avro returns a record's fields in schema order, each once: pair them up.
-    if values.len() != fields.len() || values.iter().zip(fields).any(|((a, _), (b, _))| a != b) {
-        return Err(DecodeError::Shape(
-            "the Avro record's fields do not match its schema".into(),
-        ));
-    }
+/// A record's fields as cells, in schema order; a failure names its field.
+fn read_row<'n>(
+    fields: &'n [(Name, Node)],
+    input: &mut Input<'_>,
+) -> Result<Vec<Cell>, (&'n str, Fail)> {
     let mut cells = Vec::with_capacity(fields.len());
-    for ((name, node), (_, v)) in fields.iter().zip(values) {
-        let value = datum(node, v).map_err(|message| DecodeError::Field {
-            field: name.clone(),
-            message,
-        })?;
+    for (name, node) in fields {
+        let value = read_datum(node, input).map_err(|f| (name.as_str(), f))?;
         cells.push(Cell {
             name: name.clone(),
             ty: Some(node.column.clone()),
             value,
         });
     }
-    Ok(Row { cells })
+    Ok(cells)
 }
 
 /// One value under its schema node.
-fn datum(node: &Node, value: Value) -> Result<Datum, String> {
-    let logical = node.logical;
-    let plain = logical == Logical::Plain;
-    Ok(match (&node.kind, value) {
-        (Kind::Null, Value::Null) => Datum::Null,
-        (_, Value::Null) => return Err(CUT_SHORT.into()),
-        (Kind::Optional { null_branch, .. }, Value::Union(i, _)) if i == *null_branch => {
-            Datum::Null
+fn read_datum(node: &Node, input: &mut Input<'_>) -> Result<Datum, Fail> {
+    Ok(match &node.kind {
+        Kind::Null => Datum::Null,
+        Kind::Primitive { read, value } => primitive(*read, *value, input)?,
+        Kind::Optional { inner, null_branch } => {
+            if input.branch(2)? as i64 == *null_branch {
+                Datum::Null
+            } else {
+                read_datum(inner, input)?
+            }
         }
-        (Kind::Optional { inner, .. }, Value::Union(_, v)) => datum(inner, *v)?,
-        (Kind::Union(branches), Value::Union(i, v)) => {
-            let branch = branches
-                .get(i as usize)
-                .ok_or_else(|| format!("union branch {i} out of range"))?;
-            match datum(branch, *v)? {
+        Kind::Union(branches) => {
+            let branch = &branches[input.branch(branches.len())?];
+            match read_datum(branch, input)? {
                 Datum::Null => Datum::Null,
                 d => Datum::Text(d.to_json(&branch.column).to_string()),
             }
         }
-        (_, Value::Boolean(b)) => Datum::Bool(b),
-        (_, Value::Int(i)) if plain => Datum::Int(i64::from(i)),
-        (_, Value::Int(i)) => logical.from_int(i64::from(i))?,
-        (_, Value::Long(i)) if plain => Datum::Int(i),
-        (_, Value::Long(i)) => logical.from_int(i)?,
-        (_, Value::Float(f)) => Datum::Float(f64::from(f)),
-        (_, Value::Double(f)) => Datum::Float(f),
-        (_, Value::Bytes(b) | Value::Fixed(_, b)) => logical.from_bytes(&b)?,
-        (_, Value::String(s)) if plain => Datum::Text(s),
-        (_, Value::String(s)) => logical.from_text(&s)?,
-        (_, Value::Enum(_, s)) => Datum::Text(s),
-        (_, Value::Uuid(u)) => Datum::Text(u.to_string()),
-        (_, Value::Date(d)) => Datum::Date(d),
-        (_, Value::TimeMillis(t)) => Datum::Time(i64::from(t) * 1000),
-        (_, Value::TimeMicros(t)) => Datum::Time(t),
-        (_, Value::TimestampMillis(t) | Value::LocalTimestampMillis(t)) => {
-            Datum::Timestamp(t.saturating_mul(1000))
+        Kind::Enum(symbols) => {
+            let i = input.int()?;
+            let symbol = usize::try_from(i)
+                .ok()
+                .and_then(|i| symbols.get(i))
+                .ok_or_else(|| Fail::Invalid(format!("enum symbol {i} out of range")))?;
+            Datum::Text(symbol.clone())
         }
-        (_, Value::TimestampMicros(t) | Value::LocalTimestampMicros(t)) => Datum::Timestamp(t),
-        (_, Value::TimestampNanos(t) | Value::LocalTimestampNanos(t)) => {
-            Datum::Timestamp(t.div_euclid(1000))
-        }
-        (_, Value::Decimal(d)) => {
-            let bytes: Vec<u8> = Vec::try_from(d).map_err(|e| e.to_string())?;
-            match logical {
-                Logical::Decimal { .. } => logical.from_bytes(&bytes)?,
-                _ => Datum::Bytes(bytes),
-            }
-        }
-        (_, Value::BigDecimal(d)) => Datum::Text(d.to_string()),
-        (Kind::Array(items), Value::Array(vs)) => Datum::List(
-            vs.into_iter()
-                .map(|v| datum(items, v))
-                .collect::<Result<_, _>>()?,
-        ),
-        (Kind::Map(values), Value::Map(m)) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Datum::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| Ok((Datum::Text(k), datum(values, v)?)))
-                    .collect::<Result<_, String>>()?,
-            )
-        }
-        (Kind::Record(fields), Value::Record(values)) => match logical {
-            Logical::VariableScaleDecimal => {
-                let mut scale = 0;
-                let mut bytes = Vec::new();
-                for (name, v) in values {
-                    match (name.as_str(), v) {
-                        ("scale", Value::Int(s)) => scale = i64::from(s),
-                        ("value", Value::Bytes(b)) => bytes = b,
-                        _ => {}
-                    }
+        Kind::Array { items, min_bytes } => {
+            let mut values = Vec::new();
+            loop {
+                let n = input.block(*min_bytes)?;
+                if n == 0 {
+                    break;
                 }
-                variable_scale_decimal(scale, &bytes)?
+                values.reserve(n);
+                for _ in 0..n {
+                    values.push(read_datum(items, input)?);
+                }
             }
-            Logical::Geometry => values
-                .into_iter()
-                .find(|(n, _)| n == "wkb")
-                .map(|(_, v)| match v {
-                    Value::Bytes(b) => Datum::Bytes(b),
-                    Value::Union(_, b) => match *b {
-                        Value::Bytes(b) => Datum::Bytes(b),
-                        _ => Datum::Null,
-                    },
+            Datum::List(values)
+        }
+        Kind::Map { values, min_bytes } => {
+            let mut entries: Vec<(String, Datum)> = Vec::new();
+            loop {
+                let n = input.block(*min_bytes)?;
+                if n == 0 {
+                    break;
+                }
+                entries.reserve(n);
+                for _ in 0..n {
+                    let key = input.str()?.to_owned();
+                    entries.push((key, read_datum(values, input)?));
+                }
+            }
+            // By key; a key written twice keeps its last value (a map has each key once).
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut unique: Vec<(Datum, Datum)> = Vec::with_capacity(entries.len());
+            let mut last: Option<String> = None;
+            for (key, value) in entries {
+                if last.as_ref() == Some(&key) {
+                    if let Some(entry) = unique.last_mut() {
+                        entry.1 = value;
+                    }
+                    continue;
+                }
+                last = Some(key.clone());
+                unique.push((Datum::Text(key), value));
+            }
+            Datum::Map(unique)
+        }
+        Kind::Record(fields) => {
+            let cells = read_row(fields, input).map_err(|(name, fail)| fail.field(name))?;
+            let value = |name: &str| cells.iter().find(|c| c.name == name).map(|c| &c.value);
+            match node.logical {
+                Logical::VariableScaleDecimal => {
+                    let scale = match value("scale") {
+                        Some(Datum::Int(s)) => *s,
+                        _ => 0,
+                    };
+                    let bytes = match value("value") {
+                        Some(Datum::Bytes(b)) => b.as_slice(),
+                        _ => &[],
+                    };
+                    variable_scale_decimal(scale, bytes).map_err(Fail::Value)?
+                }
+                Logical::Geometry => match value("wkb") {
+                    Some(Datum::Bytes(b)) => Datum::Bytes(b.clone()),
                     _ => Datum::Null,
-                })
-                .unwrap_or(Datum::Null),
-            _ => {
-                let row = record_row(fields, values).map_err(|e| e.to_string())?;
-                Datum::Struct(row.cells.into_iter().map(|c| c.value).collect())
+                },
+                _ => Datum::Struct(cells.into_iter().map(|c| c.value).collect()),
             }
-        },
-        (_, other) => {
-            return Err(format!(
-                "an Avro value {:?} where the schema says {}",
-                std::mem::discriminant(&other),
-                node.column
-            ))
         }
     })
+}
+
+fn primitive(read: Prim, value: Conv, input: &mut Input<'_>) -> Result<Datum, Fail> {
+    let logical = match value {
+        Conv::Logical(l) => l,
+        _ => Logical::Plain,
+    };
+    Ok(match read {
+        Prim::Boolean => match input.take(1)?[0] {
+            0 => Datum::Bool(false),
+            1 => Datum::Bool(true),
+            b => return Err(Fail::Invalid(format!("a boolean byte of {b}"))),
+        },
+        Prim::Int => logical
+            .from_int(i64::from(input.int()?))
+            .map_err(Fail::Value)?,
+        Prim::Long => logical.from_int(input.long()?).map_err(Fail::Value)?,
+        Prim::Float => {
+            let b = input.take(4)?;
+            Datum::Float(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        }
+        Prim::Double => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(input.take(8)?);
+            Datum::Float(f64::from_le_bytes(b))
+        }
+        Prim::String => {
+            let s = input.str()?;
+            match value {
+                Conv::Uuid => uuid::Uuid::parse_str(s)
+                    .map(|u| Datum::Text(u.to_string()))
+                    .map_err(|e| Fail::Invalid(format!("`{s}` is not a UUID: {e}")))?,
+                _ if logical == Logical::Plain => Datum::Text(s.to_owned()),
+                _ => logical.from_text(s).map_err(Fail::Value)?,
+            }
+        }
+        Prim::Bytes | Prim::Fixed(_) => {
+            let b = match read {
+                Prim::Fixed(n) => input.take(n)?,
+                _ => input.bytes()?,
+            };
+            match value {
+                Conv::Uuid => uuid::Uuid::from_slice(b)
+                    .map(|u| Datum::Text(u.to_string()))
+                    .map_err(|e| Fail::Invalid(format!("{} bytes are not a UUID: {e}", b.len())))?,
+                Conv::BigDecimal => big_decimal(b).map_err(Fail::Invalid)?,
+                Conv::Duration => {
+                    return Err(Fail::Value(
+                        "Avro `duration` values are not supported".into(),
+                    ))
+                }
+                Conv::Logical(l) => l.from_bytes(b).map_err(Fail::Value)?,
+            }
+        }
+    })
+}
+
+/// Avro's `big-decimal`: the unscaled value's bytes (big-endian two's complement, length
+/// first) and then the scale, as exact decimal text.
+fn big_decimal(bytes: &[u8]) -> Result<Datum, String> {
+    let mut input = Input { rest: bytes };
+    let unscaled = input.bytes().map_err(|_| "a big-decimal cut short")?;
+    let scale = input
+        .long()
+        .map_err(|_| "a big-decimal without its scale")?;
+    let digits = big_endian_decimal_text(unscaled);
+    match u8::try_from(scale) {
+        Ok(scale) => Ok(Datum::Text(Datum::decimal_digits_text(&digits, scale))),
+        Err(_) if (-1000..0).contains(&scale) && digits != "0" => Ok(Datum::Text(format!(
+            "{digits}{}",
+            "0".repeat(scale.unsigned_abs() as usize)
+        ))),
+        Err(_) if (-1000..0).contains(&scale) => Ok(Datum::Text(digits)),
+        Err(_) => Err(format!("a big-decimal scale of {scale}")),
+    }
 }
 
 #[cfg(test)]

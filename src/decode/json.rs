@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::logical::{variable_scale_decimal, Base, Logical};
-use super::{Cell, ColumnType, Data, Datum, DecodeError, Row};
+use super::{Cell, ColumnType, Data, Datum, DecodeError, Name, Row};
 
 /// Connect schemas parsed so far, by their JSON text: Debezium repeats the same schema in
 /// every message, so each distinct schema is parsed once.
@@ -21,6 +21,7 @@ const SCHEMA_CACHE: usize = 256;
 #[derive(Debug, Default)]
 pub struct JsonDecoder {
     schemas_enable: bool,
+    names: NameCache,
     schemas: HashMap<Box<str>, Arc<ConnectSchema>>,
 }
 
@@ -28,6 +29,7 @@ impl JsonDecoder {
     pub fn new(schemas_enable: bool) -> Self {
         Self {
             schemas_enable,
+            names: NameCache::default(),
             schemas: HashMap::new(),
         }
     }
@@ -36,7 +38,7 @@ impl JsonDecoder {
         if self.schemas_enable {
             self.decode_envelope(bytes)
         } else {
-            decode_schemaless(bytes)
+            decode_schemaless(bytes, &mut self.names)
         }
     }
 
@@ -113,7 +115,7 @@ pub struct ConnectSchema {
     pub optional: bool,
     pub default: Option<Value>,
     /// Struct fields.
-    pub fields: Vec<(String, ConnectSchema)>,
+    pub fields: Vec<(Name, ConnectSchema)>,
     /// Array items, or map values.
     pub items: Option<Box<ConnectSchema>>,
     /// Map keys.
@@ -152,7 +154,7 @@ impl ConnectSchema {
                         .and_then(Value::as_str)
                         .ok_or("a field without a `field` name")?;
                     let schema = Self::parse(f).map_err(|m| format!("field `{fname}`: {m}"))?;
-                    fields.push((fname.to_owned(), schema));
+                    fields.push((Name::from(fname), schema));
                 }
             }
             Base::Array => {
@@ -225,7 +227,7 @@ impl ConnectSchema {
             for (name, schema) in &self.fields {
                 let raw = obj.remove(name.as_str()).unwrap_or(Value::Null);
                 let value = schema.value(&raw).map_err(|message| DecodeError::Field {
-                    field: name.clone(),
+                    field: name.to_string(),
                     message,
                 })?;
                 cells.push(Cell {
@@ -240,7 +242,7 @@ impl ConnectSchema {
             .value(&payload)
             .map_err(|m| DecodeError::Shape(m.to_string()))?;
         Ok(Data::Scalar(Cell {
-            name: String::new(),
+            name: Name::default(),
             ty: Some(self.column.clone()),
             value,
         }))
@@ -422,23 +424,95 @@ fn kind(v: &Value) -> &'static str {
 /// Straight from the bytes to cells, without an intermediate `Value` tree: the hot path of
 /// plain JSON topics. Nested objects become [`Datum::Object`] (a Debezium envelope is
 /// unwrapped from them; otherwise they are stored as JSON), arrays JSON text.
-pub fn decode_schemaless(bytes: &[u8]) -> Result<Data, DecodeError> {
+fn decode_schemaless(bytes: &[u8], names: &mut NameCache) -> Result<Data, DecodeError> {
+    use serde::de::DeserializeSeed;
     // One UTF-8 check of the whole record is cheaper than serde_json's check of each string
     // from a byte slice; invalid UTF-8 takes the byte path, which reports where it is.
     let parsed = match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str::<Schemaless>(text),
-        Err(_) => serde_json::from_slice::<Schemaless>(bytes),
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            Top(names)
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v))
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            Top(names)
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v))
+        }
     };
     match parsed {
         Ok(Schemaless::Row(row)) => Ok(Data::Row(row)),
         Ok(Schemaless::Null) => Ok(Data::Null),
         Ok(Schemaless::Scalar(CellValue(ty, value))) => Ok(Data::Scalar(Cell {
-            name: String::new(),
+            name: Name::default(),
             ty,
             value,
         })),
         Err(e) => Err(DecodeError::NotJson(e.to_string())),
     }
+}
+
+/// Field names of schemaless records, shared between records so a name costs no allocation:
+/// records of a topic mostly repeat their fields, so the name each object position had in
+/// the record before is tried first, then a table of the names seen.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    /// Per object slot (see [`child_slot`]), the names of its fields in the last record.
+    slots: Vec<Vec<Name>>,
+    seen: std::collections::HashSet<Name>,
+}
+
+/// Bounds on what the cache keeps: object slots, names, and the length of a kept name (a
+/// longer one is made for its record alone).
+const MAX_SLOTS: usize = 4096;
+const MAX_NAMES: usize = 4096;
+const MAX_NAME_BYTES: usize = 256;
+
+impl NameCache {
+    fn name(&mut self, slot: Option<usize>, position: usize, key: &str) -> Name {
+        let last = slot
+            .and_then(|s| self.slots.get(s))
+            .and_then(|names| names.get(position));
+        if let Some(last) = last.filter(|n| n.as_str() == key) {
+            return last.clone();
+        }
+        if key.len() > MAX_NAME_BYTES {
+            return Name::from(key);
+        }
+        let name = match self.seen.get(key) {
+            Some(n) => n.clone(),
+            None => {
+                if self.seen.len() >= MAX_NAMES {
+                    self.seen.clear();
+                }
+                let n = Name::from(key);
+                self.seen.insert(n.clone());
+                n
+            }
+        };
+        if let Some(s) = slot {
+            if self.slots.len() <= s {
+                self.slots.resize_with(s + 1, Vec::new);
+            }
+            let names = &mut self.slots[s];
+            if let Some(n) = names.get_mut(position) {
+                *n = name.clone();
+            } else if names.len() == position {
+                names.push(name.clone());
+            }
+        }
+        name
+    }
+}
+
+/// The slot of an object nested in field `position` of the object in `parent`: the top-level
+/// object is slot 0, and each nested object by its path of field positions (so a Debezium
+/// envelope's `before`, `after` and `source` keep theirs); too deep or too wide, none.
+fn child_slot(parent: Option<usize>, position: usize) -> Option<usize> {
+    let slot = parent?.checked_mul(64)?.checked_add(position + 1)?;
+    (position < 64 && slot < MAX_SLOTS).then_some(slot)
 }
 
 /// A schemaless JSON value decoded in one pass: an object becomes a row.
@@ -448,15 +522,28 @@ enum Schemaless {
     Scalar(CellValue),
 }
 
-impl<'de> serde::Deserialize<'de> for Schemaless {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TopVisitor)
+/// Reads a whole record with the decoder's names.
+struct Top<'c>(&'c mut NameCache);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Top<'_> {
+    type Value = Schemaless;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Schemaless, D::Error> {
+        d.deserialize_any(TopVisitor(self.0))
     }
 }
 
-struct TopVisitor;
+struct TopVisitor<'c>(&'c mut NameCache);
 
-impl<'de> serde::de::Visitor<'de> for TopVisitor {
+impl<'c> TopVisitor<'c> {
+    fn cell(self) -> CellVisitor<'c> {
+        CellVisitor {
+            names: self.0,
+            slot: None,
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
     type Value = Schemaless;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -464,55 +551,101 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schemaless, A::Error> {
-        Ok(Schemaless::Row(object_row(map)?))
+        Ok(Schemaless::Row(object_row(map, self.0, Some(0))?))
     }
     fn visit_unit<E>(self) -> Result<Schemaless, E> {
         Ok(Schemaless::Null)
     }
     fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Schemaless, E> {
-        CellVisitor.visit_bool(b).map(Schemaless::Scalar)
+        self.cell().visit_bool(b).map(Schemaless::Scalar)
     }
     fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Schemaless, E> {
-        CellVisitor.visit_i64(i).map(Schemaless::Scalar)
+        self.cell().visit_i64(i).map(Schemaless::Scalar)
     }
     fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Schemaless, E> {
-        CellVisitor.visit_u64(u).map(Schemaless::Scalar)
+        self.cell().visit_u64(u).map(Schemaless::Scalar)
     }
     fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Schemaless, E> {
-        CellVisitor.visit_f64(f).map(Schemaless::Scalar)
+        self.cell().visit_f64(f).map(Schemaless::Scalar)
     }
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Schemaless, E> {
-        CellVisitor.visit_str(s).map(Schemaless::Scalar)
+        self.cell().visit_str(s).map(Schemaless::Scalar)
     }
     fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Schemaless, E> {
-        CellVisitor.visit_string(s).map(Schemaless::Scalar)
+        self.cell().visit_string(s).map(Schemaless::Scalar)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Schemaless, A::Error> {
-        CellVisitor.visit_seq(seq).map(Schemaless::Scalar)
+        self.cell().visit_seq(seq).map(Schemaless::Scalar)
     }
 }
 
-fn object_row<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Row, A::Error> {
+fn object_row<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+    names: &mut NameCache,
+    slot: Option<usize>,
+) -> Result<Row, A::Error> {
     let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(8));
-    while let Some(name) = map.next_key::<String>()? {
-        let CellValue(ty, value) = map.next_value()?;
+    loop {
+        let position = cells.len();
+        let Some(name) = map.next_key_seed(KeySeed {
+            names: &mut *names,
+            slot,
+            position,
+        })?
+        else {
+            break;
+        };
+        let CellValue(ty, value) = map.next_value_seed(CellVisitor {
+            names: &mut *names,
+            slot: child_slot(slot, position),
+        })?;
         cells.push(Cell { name, ty, value });
     }
     Ok(Row { cells })
 }
 
-/// One field's value with the type inferred from it (`None`: null, type unknown).
-struct CellValue(Option<ColumnType>, Datum);
+/// An object key, as a shared [`Name`] (read without copying it when it has no escapes).
+struct KeySeed<'c> {
+    names: &'c mut NameCache,
+    slot: Option<usize>,
+    position: usize,
+}
 
-impl<'de> serde::Deserialize<'de> for CellValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CellVisitor)
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Name;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Name, D::Error> {
+        d.deserialize_str(self)
     }
 }
 
-struct CellVisitor;
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Name;
 
-impl<'de> serde::de::Visitor<'de> for CellVisitor {
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Name, E> {
+        Ok(self.names.name(self.slot, self.position, key))
+    }
+}
+
+/// One field's value with the type inferred from it (`None`: null, type unknown).
+struct CellValue(Option<ColumnType>, Datum);
+
+/// Reads one field's value; a nested object takes its names from `slot`.
+struct CellVisitor<'c> {
+    names: &'c mut NameCache,
+    slot: Option<usize>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CellVisitor<'_> {
+    type Value = CellValue;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<CellValue, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CellVisitor<'_> {
     type Value = CellValue;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -564,7 +697,7 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CellValue, A::Error> {
         Ok(CellValue(
             Some(ColumnType::Json),
-            Datum::Object(object_row(map)?),
+            Datum::Object(object_row(map, self.names, self.slot)?),
         ))
     }
 }
@@ -582,7 +715,7 @@ fn write_object(row: &Row, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::String(cell.name.clone()).to_string());
+        out.push_str(&Value::String(cell.name.to_string()).to_string());
         out.push(':');
         match &cell.value {
             Datum::Object(inner) => write_object(inner, out),
@@ -610,6 +743,45 @@ mod tests {
             Data::Row(r) => r,
             other => panic!("not a row: {other:?}"),
         }
+    }
+
+    #[test]
+    fn schemaless_field_names_are_shared_between_records_and_always_right() {
+        let mut d = JsonDecoder::new(false);
+        let mut decode = |json: &str| match d.decode(json.as_bytes()).unwrap() {
+            Data::Row(r) => r,
+            other => panic!("not a row: {other:?}"),
+        };
+        let names = |r: &Row| {
+            r.cells
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect::<Vec<_>>()
+        };
+        let a = decode(r#"{"id":1,"name":"x","after":{"k":1,"v":2}}"#);
+        let b = decode(r#"{"id":2,"name":"y","after":{"k":3,"v":4}}"#);
+        assert!(a.cells[0].name.same(&b.cells[0].name));
+        let (Datum::Object(ia), Datum::Object(ib)) = (&a.cells[2].value, &b.cells[2].value) else {
+            panic!()
+        };
+        assert!(ia.cells[1].name.same(&ib.cells[1].name));
+        // Another order, a new field, an escaped key, and a nested object in a new place.
+        let c = decode(r#"{"name":"z","n\u0061me2":1,"id":3,"after":{"v":5},"x":{"k":0}}"#);
+        assert_eq!(names(&c), ["name", "name2", "id", "after", "x"]);
+        assert!(c.cells[0].name.same(&a.cells[1].name));
+        let Datum::Object(ic) = &c.cells[3].value else {
+            panic!()
+        };
+        assert_eq!(names(ic), ["v"]);
+        let Datum::Object(xc) = &c.cells[4].value else {
+            panic!()
+        };
+        assert_eq!(names(xc), ["k"]);
+        assert_eq!(names(&decode(r#"{"id":4,"name":"w"}"#)), ["id", "name"]);
+        // A long name is not kept, but still right.
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        let r = decode(&format!(r#"{{"{long}":1}}"#));
+        assert_eq!(names(&r), [long]);
     }
 
     #[test]
@@ -770,7 +942,7 @@ mod tests {
         assert_eq!(
             d.decode(msg.as_bytes()).unwrap(),
             Data::Scalar(Cell {
-                name: String::new(),
+                name: Name::default(),
                 ty: Some(ColumnType::BigInt),
                 value: Datum::Int(42)
             })

@@ -15,6 +15,8 @@ pub use json::JsonDecoder;
 pub use logical::{Base, Logical};
 pub use types::{ColumnType, Datum};
 
+use std::sync::Arc;
+
 use crate::config::{Converter, InsertMode, PkMode};
 use debezium::Shape;
 
@@ -27,9 +29,88 @@ pub struct Row {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    pub name: String,
+    pub name: Name,
     pub ty: Option<ColumnType>,
     pub value: Datum,
+}
+
+/// A field name, shared: a decoder hands out the same name for the same field of every record
+/// (from the schema, or as the record before had it), so a name per cell costs a reference
+/// count rather than an allocation, and the batch finds the column of a name it saw before by
+/// pointer.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The very same name (one allocation), which is cheaper to ask than equality.
+    pub fn same(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+impl From<Name> for String {
+    fn from(n: Name) -> Self {
+        n.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Row {
@@ -87,7 +168,7 @@ impl ConverterDecoder {
         };
         let scalar = |ty, value| {
             Ok(Data::Scalar(Cell {
-                name: String::new(),
+                name: Name::default(),
                 ty: Some(ty),
                 value,
             }))
@@ -253,7 +334,7 @@ impl RecordDecoder {
                 }
                 _ => Row {
                     cells: vec![Cell {
-                        name: "value".to_owned(),
+                        name: Name::from("value"),
                         ..cell
                     }],
                 },
@@ -379,7 +460,7 @@ impl RecordDecoder {
             Data::Scalar(cell) => match fields.as_slice() {
                 [name] => Row {
                     cells: vec![Cell {
-                        name: name.clone(),
+                        name: Name::from(name.as_str()),
                         ..cell
                     }],
                 },
@@ -472,7 +553,7 @@ fn check_key(key: &Row) -> Result<(), DecodeError> {
         cell.value
             .encode_key(&mut Vec::new())
             .map_err(|e| DecodeError::Field {
-                field: cell.name.clone(),
+                field: cell.name.to_string(),
                 message: format!("primary key field: {e}"),
             })?;
     }

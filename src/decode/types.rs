@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{DecodeError, Row};
+use super::{DecodeError, Name, Row};
 
 /// A DuckDB column type the sink creates or writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,7 +31,8 @@ pub enum ColumnType {
     Json,
     Uuid,
     List(Box<ColumnType>),
-    Struct(Vec<(String, ColumnType)>),
+    /// Field names are shared ([`Name`]): a record's type is cloned per record.
+    Struct(Vec<(Name, ColumnType)>),
     Map(Box<ColumnType>, Box<ColumnType>),
 }
 
@@ -321,7 +322,7 @@ impl TypeParser<'_> {
                 loop {
                     let name = self.field_name()?;
                     let ty = self.parse()?;
-                    fields.push((name, ty));
+                    fields.push((Name::from(name), ty));
                     if self.eat(b')') {
                         break;
                     }
@@ -480,7 +481,7 @@ impl Datum {
                 fields
                     .iter()
                     .zip(values)
-                    .map(|((name, ty), v)| (name.clone(), v.to_json(ty)))
+                    .map(|((name, ty), v)| (name.to_string(), v.to_json(ty)))
                     .collect(),
             ),
             (Self::Struct(values), _) => Value::Array(

@@ -15,7 +15,7 @@ use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 
 use crate::batch::TableBatch;
-use crate::decode::{ColumnType, Datum};
+use crate::decode::{ColumnType, Datum, Name};
 
 /// A value the column's type cannot hold (the batch's type checks should make this
 /// impossible; reported rather than dropped).
@@ -81,10 +81,10 @@ fn arrow_type(ty: &ColumnType) -> DataType {
     }
 }
 
-fn struct_fields(fields: &[(String, ColumnType)]) -> Fields {
+fn struct_fields(fields: &[(Name, ColumnType)]) -> Fields {
     fields
         .iter()
-        .map(|(name, ty)| Field::new(name, arrow_type(ty), true))
+        .map(|(name, ty)| Field::new(name.as_str(), arrow_type(ty), true))
         .collect()
 }
 
