@@ -253,6 +253,9 @@ pub struct LakeSettings {
     pub tuning: LakeTuning,
     /// Maintenance rewrites data files whose deleted fraction passes this.
     pub rewrite_delete_threshold: f64,
+    /// One maintenance run rewrites at most this many data files and runs at most this many
+    /// merges per table; the rest waits for the next run.
+    pub maintenance_max_files: u64,
 }
 
 impl From<&ConnectorConfig> for LakeSettings {
@@ -267,6 +270,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             data_inlining_row_limit: c.data_inlining_row_limit,
             tuning: c.tuning.clone(),
             rewrite_delete_threshold: c.rewrite_delete_threshold,
+            maintenance_max_files: c.maintenance_max_files,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! attempt is visible, and offsets never move past data that was not committed.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -64,6 +65,16 @@ enum Request {
 #[derive(Clone)]
 pub struct LakeHandle {
     tx: mpsc::Sender<Request>,
+    upkeep: Arc<Upkeep>,
+}
+
+/// Where maintenance stands, shared by the lake thread and its callers.
+#[derive(Default)]
+struct Upkeep {
+    /// A run is queued or running.
+    queued: AtomicBool,
+    /// The last run stopped at its bound and left work for the next one.
+    left: AtomicBool,
 }
 
 struct Worker {
@@ -71,6 +82,7 @@ struct Worker {
     retry: RetryPolicy,
     lake: Option<Lake>,
     metrics: Arc<Metrics>,
+    upkeep: Arc<Upkeep>,
 }
 
 impl Worker {
@@ -132,6 +144,38 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// One bounded maintenance run; failures are logged, never returned: upkeep failing must
+    /// not stop ingestion, and the next run tries again.
+    fn maintain(&mut self, retention: Option<Duration>) {
+        let started = Instant::now();
+        match self.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
+            Ok(run) => {
+                self.upkeep.left.store(run.more, Ordering::SeqCst);
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics.update(&self.settings.connector, |m| {
+                    m.maintenance_runs += 1;
+                    m.maintenance_seconds.observe(seconds);
+                    m.data_files = Some(run.files.after);
+                });
+                tracing::info!(
+                    connector = %self.settings.connector,
+                    files_before = run.files.before,
+                    files_after = run.files.after,
+                    rewritten = run.rewritten,
+                    more = run.more,
+                    ms = started.elapsed().as_millis() as u64,
+                    "maintenance done"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(connector = %self.settings.connector, error = %e, "maintenance failed")
+            }
+        }
+        self.upkeep.queued.store(false, Ordering::SeqCst);
+    }
+}
+
 impl LakeHandle {
     /// Opens the lake on a new thread; returns once it is attached, or with the error when it
     /// could not be attached within the retry policy.
@@ -142,6 +186,8 @@ impl LakeHandle {
     ) -> Result<(Self, JoinHandle<()>), LakeError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let upkeep = Arc::new(Upkeep::default());
+        let shared = upkeep.clone();
         let thread = std::thread::Builder::new()
             .name("lake".into())
             .spawn(move || {
@@ -150,6 +196,7 @@ impl LakeHandle {
                     retry,
                     lake: None,
                     metrics,
+                    upkeep: shared,
                 };
                 let opened = worker.with_retry("attach", |_, _| Ok(()));
                 let ok = opened.is_ok();
@@ -160,34 +207,16 @@ impl LakeHandle {
                 while let Ok(request) = rx.recv() {
                     match request {
                         Request::Claim(partitions, reply) => {
-                            let _ = reply
-                                .send(worker.with_retry("claim", |lake, _| lake.claim(&partitions)));
+                            let _ = reply.send(
+                                worker.with_retry("claim", |lake, _| lake.claim(&partitions)),
+                            );
                         }
                         Request::Describe(table, reply) => {
                             let _ = reply.send(
                                 worker.with_retry("describe", |lake, _| lake.table_columns(&table)),
                             );
                         }
-                        Request::Maintain(retention) => {
-                            let started = Instant::now();
-                            match worker.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
-                                Ok(files) => {
-                                    worker.metrics.update(&worker.settings.connector, |m| {
-                                        m.maintenance_runs += 1;
-                                        m.data_files = Some(files.after);
-                                    });
-                                    tracing::info!(
-                                        connector = %worker.settings.connector,
-                                        files_before = files.before,
-                                        files_after = files.after,
-                                        ms = started.elapsed().as_millis() as u64,
-                                        "maintenance done"
-                                    );
-                                }
-                                // Upkeep failing must not stop ingestion: the next run tries again.
-                                Err(e) => tracing::warn!(connector = %worker.settings.connector, error = %e, "maintenance failed"),
-                            }
-                        }
+                        Request::Maintain(retention) => worker.maintain(retention),
                         Request::Flush(batch, expects, reply) => {
                             let _ = reply.send(worker.with_retry("flush", |lake, retry| {
                                 lake.flush(&batch, &expects, retry)
@@ -198,15 +227,26 @@ impl LakeHandle {
             })
             .map_err(|_| LakeError::Gone)?;
         ready_rx.recv().map_err(|_| LakeError::Gone)??;
-        Ok((Self { tx }, thread))
+        Ok((Self { tx, upkeep }, thread))
     }
 
-    /// Queues table maintenance (see [`Lake::maintain`]); runs between flushes, never
-    /// concurrently with one.
+    /// Queues one bounded run of table maintenance (see [`Lake::maintain`]); runs between
+    /// flushes, never concurrently with one.
     pub fn maintain(&self, retention: Option<Duration>) -> Result<(), LakeError> {
+        self.upkeep.queued.store(true, Ordering::SeqCst);
         self.tx
             .send(Request::Maintain(retention))
             .map_err(|_| LakeError::Gone)
+    }
+
+    /// A maintenance run is queued or running.
+    pub fn maintenance_queued(&self) -> bool {
+        self.upkeep.queued.load(Ordering::SeqCst)
+    }
+
+    /// The last maintenance run stopped at `ducklake.maintenance.max.files` with work left.
+    pub fn maintenance_left(&self) -> bool {
+        self.upkeep.left.load(Ordering::SeqCst)
     }
 
     /// Claims partitions for this worker (see [`Lake::claim`]).
