@@ -428,6 +428,7 @@ fn main() {
                 lat.push(apply(db.conn(), &s, &batch));
                 since_upkeep += batch.len();
                 if let Db::Sink(lake) = &mut db {
+                    lake.note_written("users");
                     if left || since_upkeep >= a.upkeep_changes {
                         let t = Instant::now();
                         let run = lake.maintain(None).unwrap();

@@ -240,6 +240,11 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
         // whenever its local queue is over the thresholds, which the sink's batching hits on
         // every flush: measured, that left the consumer idle ~40% of the time.
         .set("fetch.queue.backoff.ms", "20")
+        // librdkafka's default puts `range` first, which deals each topic's partitions out on
+        // their own: every single-partition topic (Debezium's usual one per table) went to
+        // the same worker. Round robin spreads all of them over the workers, one writer per
+        // table. `consumer.override.partition.assignment.strategy` still decides.
+        .set("partition.assignment.strategy", "roundrobin")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);

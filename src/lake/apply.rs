@@ -46,6 +46,7 @@ impl Lake {
         data: &TableBatch,
     ) -> Result<TableCounts, LakeError> {
         let mut counts = TableCounts::default();
+        self.note_written(table);
         let exists = self.table_columns(table)?.is_some();
         if data.truncate && exists {
             self.conn

@@ -1,6 +1,6 @@
 //! Table upkeep between flushes.
 
-use super::{sql, sql_err, FileCounts, Lake, LakeError, LAKE};
+use super::{sql, sql_err, FileCounts, Lake, LakeError, LAKE, OFFSETS_TABLE};
 
 /// What one maintenance run did, and whether it left work for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,33 +21,44 @@ struct Candidate {
 }
 
 impl Lake {
-    /// Table upkeep, bounded so that it never holds the next flush for long: moves inlined
-    /// rows to Parquet, rewrites at most `maintenance_max_files` of the data files whose
-    /// deleted fraction passes `rewrite_delete_threshold` (the most deleted first; keyed
-    /// applies leave delete files behind, which every read and every later delete has to
-    /// apply), runs at most `maintenance_max_files` merges of small files per table and, with
-    /// a `retention`, expires older snapshots and deletes the files only they used. Each step
-    /// is its own DuckLake commit; what a run leaves is reported in [`MaintenanceRun::more`]
-    /// and done by the next.
+    /// Table upkeep of the tables this connection wrote (see [`Lake::note_written`]),
+    /// bounded so that it never holds the next flush for long: moves their inlined rows to
+    /// Parquet, rewrites at most `maintenance_max_files` of their data files whose deleted
+    /// fraction passes `rewrite_delete_threshold` (the most deleted first; keyed applies
+    /// leave delete files behind, which every read and every later delete has to apply), runs
+    /// at most `maintenance_max_files` merges of small files per table, folds superseded
+    /// offsets rows away and, with a `retention`, expires older snapshots and deletes the
+    /// files only they used. Each step is its own DuckLake commit; what a run leaves is
+    /// reported in [`MaintenanceRun::more`] and done by the next.
     pub fn maintain(
         &mut self,
         retention: Option<std::time::Duration>,
     ) -> Result<MaintenanceRun, LakeError> {
         let before = self.data_files()?;
         let lake = sql::literal(LAKE);
+        let schema = sql::literal(&self.settings.schema);
         let max_files = self.settings.maintenance_max_files.max(1);
-        self.run_step(&format!("CALL ducklake_flush_inlined_data({lake})"))?;
-        let (rewritten, rewrite_left) = self.rewrite_deleted(max_files)?;
+        let mut tables: Vec<String> = self.written.iter().cloned().collect();
+        for table in &tables {
+            self.run_step(&format!(
+                "CALL ducklake_flush_inlined_data({lake}, table_name => {}, schema_name => {schema})",
+                sql::literal(table)
+            ))?;
+        }
+        let (rewritten, rewrite_left) = self.rewrite_deleted(max_files, &tables)?;
+        if self.compact_offsets()? {
+            tables.push(OFFSETS_TABLE.to_owned());
+        }
         // merge_adjacent_files caps its merges per table; a table that used them all may
         // have more to merge.
-        let merges = self.run_step(&format!(
-            "SELECT table_name FROM ducklake_merge_adjacent_files({lake}, max_compacted_files => {max_files})"
-        ))?;
-        let mut per_table = std::collections::HashMap::<String, u64>::new();
-        for table in merges {
-            *per_table.entry(table).or_default() += 1;
+        let mut merge_left = false;
+        for table in &tables {
+            let merges = self.run_step(&format!(
+                "SELECT table_name FROM ducklake_merge_adjacent_files({lake}, {}, schema => {schema}, max_compacted_files => {max_files})",
+                sql::literal(table)
+            ))?;
+            merge_left |= merges.len() as u64 >= max_files;
         }
-        let merge_left = per_table.values().any(|n| *n >= max_files);
         if let Some(keep) = retention {
             let older_than = format!("now() - INTERVAL {} MILLISECONDS", keep.as_millis());
             self.run_step(&format!(
@@ -57,14 +68,26 @@ impl Lake {
                 "CALL ducklake_cleanup_old_files({lake}, older_than => {older_than})"
             ))?;
         }
+        let more = rewrite_left || merge_left;
+        if !more {
+            self.written.clear();
+        }
         Ok(MaintenanceRun {
             files: FileCounts {
                 before,
                 after: self.data_files()?,
             },
             rewritten,
-            more: rewrite_left || merge_left,
+            more,
         })
+    }
+
+    /// Counts `table` (of the connector's schema) as written by this connection, so upkeep
+    /// looks after it; flushes call it for every table they write.
+    pub fn note_written(&mut self, table: &str) {
+        if !self.written.contains(table) {
+            self.written.insert(table.to_owned());
+        }
     }
 
     /// Rewrites the (at most) `max_files` most deleted data files past the threshold; returns
@@ -73,8 +96,17 @@ impl Lake {
     /// DuckLake 1.5.5's `ducklake_rewrite_data_files` takes a table and a threshold but no
     /// file budget, so the budget becomes a threshold: the deleted fraction of the last file
     /// selected, per table, which leaves the less deleted files for later runs.
-    fn rewrite_deleted(&mut self, max_files: u64) -> Result<(u64, bool), LakeError> {
-        let candidates = self.rewrite_candidates()?;
+    fn rewrite_deleted(
+        &mut self,
+        max_files: u64,
+        tables: &[String],
+    ) -> Result<(u64, bool), LakeError> {
+        let schema = &self.settings.schema;
+        let candidates: Vec<Candidate> = self
+            .rewrite_candidates()?
+            .into_iter()
+            .filter(|c| c.schema == *schema && tables.contains(&c.table))
+            .collect();
         let left = candidates.len() as u64 > max_files;
         let mut cut: Vec<(String, String, f64)> = Vec::new();
         for c in candidates.iter().take(max_files as usize) {
@@ -226,6 +258,7 @@ mod tests {
                  DELETE FROM t WHERE id < {deleted};"
             ))
             .unwrap();
+        lake.note_written("t");
         assert_eq!(live_delete_files(&lake), 1);
         lake.maintain(None).unwrap();
         let same = query(
@@ -286,6 +319,7 @@ mod tests {
             ));
         }
         lake.connection().execute_batch(&setup).unwrap();
+        lake.note_written("t");
         let expected = "SELECT id, 'v' || id FROM range(6000) r(id)              WHERE id % 1000 >= [600, 200, 500, 50, 400, 300][id // 1000 + 1]";
         let same = |lake: &Lake| {
             query(

@@ -280,6 +280,10 @@ pub struct Lake {
     conn: Connection,
     settings: LakeSettings,
     tables: HashMap<String, TableColumns>,
+    /// Tables this connection wrote since upkeep last finished with them: the only ones its
+    /// maintenance touches, so workers never compact each other's tables (a merge or rewrite
+    /// conflicts with the owner's deletes).
+    written: std::collections::BTreeSet<String>,
 }
 
 impl Lake {
@@ -340,6 +344,7 @@ impl Lake {
             conn,
             settings,
             tables: HashMap::new(),
+            written: Default::default(),
         };
         lake.prepare()?;
         lake.set_parquet_options()?;
