@@ -1010,10 +1010,38 @@ fn several_workers_on_a_postgres_catalog_split_cdc_tables_and_each_ends_equal() 
         ],
     );
     let mut workers: Vec<Worker> = (0..WORKERS)
-        .map(|_| Worker::start(&lake, &broker, &["--until-caught-up"]))
+        .map(|_| Worker::start(&lake, &broker, &[]))
         .collect();
+    // Until every partition's lake offset is at its log end (a PostgreSQL catalog can be
+    // read while the workers write); then they all stop together, with no rebalance tail.
+    for worker in &mut workers {
+        worker.wait_for_log("partitions claimed", MINUTE);
+    }
+    let deadline = std::time::Instant::now() + MINUTE * 4;
+    loop {
+        let conn = lake.open();
+        if expects
+            .iter()
+            .all(|(topic, _, end)| &lake.offsets(&conn, topic) == end)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers did not catch up:\n{}",
+            workers
+                .iter()
+                .map(Worker::log_text)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for worker in &workers {
+        worker.signal("TERM");
+    }
     for (w, worker) in workers.iter_mut().enumerate() {
-        let status = worker.wait(MINUTE * 4);
+        let status = worker.wait(MINUTE);
         let log = worker.log_text();
         assert!(status.success(), "worker {w} failed:\n{log}");
         eprintln!(
@@ -1022,7 +1050,11 @@ fn several_workers_on_a_postgres_catalog_split_cdc_tables_and_each_ends_equal() 
             log.matches("maintenance done").count(),
             log.matches("transient lake failure; retrying").count()
         );
-        for line in log.lines().filter(|l| l.contains("retrying")).take(3) {
+        for line in log
+            .lines()
+            .filter(|l| l.contains("retrying") || l.contains("maintenance failed"))
+            .take(4)
+        {
             eprintln!(
                 "worker {w}:   {}",
                 line.chars().take(400).collect::<String>()

@@ -21,7 +21,7 @@ struct Candidate {
 }
 
 impl Lake {
-    /// Table upkeep of the tables this connection wrote (see [`Lake::note_written`]),
+    /// Table upkeep of the tables this connection wrote (see `tables_to_maintain`),
     /// bounded so that it never holds the next flush for long: moves their inlined rows to
     /// Parquet, rewrites at most `maintenance_max_files` of their data files whose deleted
     /// fraction passes `rewrite_delete_threshold` (the most deleted first; keyed applies
@@ -38,7 +38,7 @@ impl Lake {
         let lake = sql::literal(LAKE);
         let schema = sql::literal(&self.settings.schema);
         let max_files = self.settings.maintenance_max_files.max(1);
-        let mut tables: Vec<String> = self.written.iter().cloned().collect();
+        let mut tables = self.tables_to_maintain()?;
         for table in &tables {
             self.run_step(&format!(
                 "CALL ducklake_flush_inlined_data({lake}, table_name => {}, schema_name => {schema})",
@@ -69,9 +69,6 @@ impl Lake {
             ))?;
         }
         let more = rewrite_left || merge_left;
-        if !more {
-            self.written.clear();
-        }
         Ok(MaintenanceRun {
             files: FileCounts {
                 before,
@@ -80,6 +77,32 @@ impl Lake {
             rewritten,
             more,
         })
+    }
+
+    /// The tables upkeep looks after: those this connection wrote since it was opened, so
+    /// that workers sharing a catalog do not compact each other's tables (a merge or a
+    /// rewrite conflicts with the owner's deletes); before it wrote any, every table of the
+    /// connector's schema (a worker restarted on a lake it no longer writes to still
+    /// compacts it).
+    fn tables_to_maintain(&self) -> Result<Vec<String>, LakeError> {
+        if !self.written.is_empty() {
+            return Ok(self.written.iter().cloned().collect());
+        }
+        let context = "maintenance: cannot list the tables";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT table_name FROM information_schema.tables
+                 WHERE table_catalog = ? AND table_schema = ? AND table_name <> ?
+                   AND table_type = 'BASE TABLE' ORDER BY 1",
+            )
+            .map_err(sql_err(context))?;
+        let rows = stmt
+            .query_map([LAKE, self.settings.schema.as_str(), OFFSETS_TABLE], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(sql_err(context))?;
+        rows.collect::<Result<_, _>>().map_err(sql_err(context))
     }
 
     /// Counts `table` (of the connector's schema) as written by this connection, so upkeep

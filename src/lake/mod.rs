@@ -280,9 +280,9 @@ pub struct Lake {
     conn: Connection,
     settings: LakeSettings,
     tables: HashMap<String, TableColumns>,
-    /// Tables this connection wrote since upkeep last finished with them: the only ones its
-    /// maintenance touches, so workers never compact each other's tables (a merge or rewrite
-    /// conflicts with the owner's deletes).
+    /// Tables this connection wrote: once there are any, the only ones its maintenance
+    /// touches, so workers never compact each other's tables (a merge or rewrite conflicts
+    /// with the owner's deletes).
     written: std::collections::BTreeSet<String>,
 }
 

@@ -27,7 +27,7 @@ type Stored = (Option<i64>, Option<i64>);
 const NEWEST_FIRST: &str = "ORDER BY next_offset DESC NULLS LAST, epoch DESC";
 
 /// Progress rows past this many superseded ones are folded away by upkeep.
-const SUPERSEDED_ROWS: i64 = 1000;
+const SUPERSEDED_ROWS: i64 = 100;
 
 impl Lake {
     /// Takes ownership of `partitions` for this worker: in one transaction, bumps each
@@ -215,6 +215,18 @@ impl Lake {
                 Some((next, epoch)) if epoch == Some(expect.epoch) && next == expect.follows => {}
                 _ => return Err(self.refusal(tp, expect)),
             }
+            // Exactly one row holds that state, as one updated row did before rows were
+            // appended: two claims of a partition the lake never saw can race (neither has a
+            // row to delete, so they do not conflict) and leave two rows of epoch 1; a flush
+            // must not follow either.
+            if self.rows_at(tp, expect)? != 1 {
+                return Err(LakeError::OffsetMoved {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    expected: expect.follows,
+                    found: expect.follows,
+                });
+            }
             insert
                 .execute(params![
                     self.settings.connector,
@@ -285,6 +297,27 @@ impl Lake {
             Ok(_) => fenced,
             Err(e) => e,
         }
+    }
+
+    /// How many rows of a partition hold the state `expect` continues from.
+    fn rows_at(&self, tp: &TopicPartition, expect: Expect) -> Result<i64, LakeError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE connector = ? AND topic = ? AND \"partition\" = ?
+                       AND epoch = ? AND next_offset IS NOT DISTINCT FROM ?",
+                    self.table_ref(OFFSETS_TABLE)
+                ),
+                params![
+                    self.settings.connector,
+                    tp.topic,
+                    tp.partition,
+                    expect.epoch,
+                    expect.follows
+                ],
+                |r| r.get(0),
+            )
+            .map_err(sql_err("cannot read lake offsets"))
     }
 
     /// The current next offset and epoch of a partition (`None`: no row).
@@ -409,5 +442,83 @@ mod tests {
         }
         // Nothing superseded left: nothing to do.
         assert!(!lake.compact_offsets().unwrap());
+    }
+
+    fn batch(tp: &TopicPartition, first: i64, last: i64) -> Batch {
+        let mut batch = Batch::default();
+        batch.offsets.insert(
+            tp.clone(),
+            crate::offsets::OffsetRange {
+                first,
+                last,
+                records: (last - first + 1) as u64,
+                max_timestamp_ms: None,
+                last_timestamp_ms: None,
+                timestamps: Default::default(),
+            },
+        );
+        batch
+    }
+
+    /// A flush moves a partition only from the exact state it expects, appending its row;
+    /// two rows holding that state (two claims of a new partition that raced) refuse it.
+    #[test]
+    fn a_flush_follows_exactly_one_expected_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lake = lake(dir.path());
+        let p = tp("a", 0);
+        lake.claim(std::slice::from_ref(&p)).unwrap();
+        let expects = |follows| BTreeMap::from([(p.clone(), Expect { epoch: 1, follows })]);
+        lake.flush(&batch(&p, 0, 9), &expects(None), false).unwrap();
+        assert_eq!(lake.stored(&p).unwrap(), Some((Some(10), Some(1))));
+        // Continuing from anything else is refused and leaves the state as it was.
+        let stale = lake.flush(&batch(&p, 0, 9), &expects(None), false);
+        assert!(
+            matches!(stale, Err(LakeError::OffsetMoved { .. })),
+            "{stale:?}"
+        );
+        let fenced = lake.flush(
+            &batch(&p, 10, 19),
+            &BTreeMap::from([(
+                p.clone(),
+                Expect {
+                    epoch: 0,
+                    follows: Some(10),
+                },
+            )]),
+            false,
+        );
+        assert!(
+            matches!(fenced, Err(LakeError::Fenced { .. })),
+            "{fenced:?}"
+        );
+        lake.flush(&batch(&p, 10, 19), &expects(Some(10)), false)
+            .unwrap();
+        assert_eq!(lake.stored(&p).unwrap(), Some((Some(20), Some(1))));
+
+        // Two rows of epoch 1 and no offset, as two racing first claims leave them.
+        let q = tp("b", 0);
+        let offsets = lake.table_ref(OFFSETS_TABLE);
+        lake.conn
+            .execute_batch(&format!(
+                "INSERT INTO {offsets} VALUES ('c', 'b', 0, NULL, NULL, 1, now(), NULL), ('c', 'b', 0, NULL, NULL, 1, now(), NULL)"
+            ))
+            .unwrap();
+        let raced = lake.flush(
+            &batch(&q, 0, 4),
+            &BTreeMap::from([(
+                q.clone(),
+                Expect {
+                    epoch: 1,
+                    follows: None,
+                },
+            )]),
+            false,
+        );
+        assert!(
+            matches!(raced, Err(LakeError::OffsetMoved { .. })),
+            "{raced:?}"
+        );
+        assert_eq!(lake.stored(&q).unwrap(), Some((None, Some(1))));
     }
 }

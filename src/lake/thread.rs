@@ -145,11 +145,23 @@ impl Worker {
 }
 
 impl Worker {
-    /// One bounded maintenance run; failures are logged, never returned: upkeep failing must
-    /// not stop ingestion, and the next run tries again.
+    /// One bounded maintenance run, one attempt; failures are logged, never returned: upkeep
+    /// failing must not stop ingestion, and the next run tries again. Not retried here: the
+    /// flushes queued behind it would wait out every retry, and its deletes (offsets upkeep)
+    /// can keep losing to other workers' flushes for a while.
     fn maintain(&mut self, retention: Option<Duration>) {
         let started = Instant::now();
-        match self.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
+        let attempt = match self.lake.as_mut() {
+            Some(lake) => lake.maintain(retention),
+            None => Lake::open(self.settings.clone())
+                .and_then(|lake| self.lake.insert(lake).maintain(retention)),
+        }
+        .map_err(|e| e.with_store(self.settings.object_store.as_ref()));
+        if attempt.as_ref().is_err_and(LakeError::is_retryable) {
+            // Start the next request on a fresh connection: this one may be broken.
+            self.lake = None;
+        }
+        match attempt {
             Ok(run) => {
                 self.upkeep.left.store(run.more, Ordering::SeqCst);
                 let seconds = started.elapsed().as_secs_f64();
@@ -169,7 +181,11 @@ impl Worker {
                 );
             }
             Err(e) => {
-                tracing::warn!(connector = %self.settings.connector, error = %e, "maintenance failed")
+                let conflict = e.is_conflict();
+                self.metrics.update(&self.settings.connector, |m| {
+                    m.commit_conflicts += u64::from(conflict);
+                });
+                tracing::warn!(connector = %self.settings.connector, error = %e, "maintenance failed; the next run tries again")
             }
         }
         self.upkeep.queued.store(false, Ordering::SeqCst);

@@ -177,7 +177,7 @@ impl LakeDir {
     pub fn offsets(&self, conn: &Connection, topic: &str) -> BTreeMap<i32, i64> {
         let mut stmt = conn
             // One row per flush: a partition's state is its highest next offset.
-            .prepare("SELECT \"partition\", max(next_offset) FROM __ducklake_sink_offsets WHERE connector = ? AND topic = ? GROUP BY 1")
+            .prepare("SELECT \"partition\", max(next_offset) FROM __ducklake_sink_offsets WHERE connector = ? AND topic = ? GROUP BY 1 HAVING max(next_offset) IS NOT NULL")
             .unwrap();
         stmt.query_map([&self.name, topic], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
