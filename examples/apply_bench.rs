@@ -8,7 +8,13 @@
 //!
 //! `cargo run --release --example apply_bench -- [--rows N] [--batch N] [--batches N]
 //!  [--chunk N] [--strategies plain,range,sorted,bucket16,bucket16-range] [--keys random,recent]
-//!  [--dir PATH]`
+//!  [--dir PATH] [--upkeep full|N] [--upkeep-changes N]`
+//!
+//! `--upkeep`: run the sink's own maintenance (`Lake::maintain`) between flushes as the worker
+//! does — once `--upkeep-changes` changes (default 1 M, as `ducklake.maintenance.changes`)
+//! were applied, and again after each flush while a bounded run left work — with at most N
+//! files per run (`ducklake.maintenance.max.files`), or `full` for no bound; prints the
+//! longest run, which is the longest a flush waits behind upkeep.
 //!
 //! Strategies:
 //! - `plain`: today's apply, `DELETE … USING stage WHERE t.id = s.id`.
@@ -32,6 +38,8 @@ struct Args {
     keys: Vec<String>,
     dir: std::path::PathBuf,
     compact: bool,
+    upkeep: Option<u64>,
+    upkeep_changes: usize,
 }
 
 fn args() -> Args {
@@ -49,6 +57,8 @@ fn args() -> Args {
         keys: vec!["random".into(), "recent".into()],
         dir: std::env::temp_dir().join("apply_bench"),
         compact: true,
+        upkeep: None,
+        upkeep_changes: 1_000_000,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -63,6 +73,14 @@ fn args() -> Args {
             "--strategies" => a.strategies = list(),
             "--keys" => a.keys = list(),
             "--dir" => a.dir = value.into(),
+            "--upkeep" => {
+                a.upkeep = Some(if value == "full" {
+                    u64::MAX
+                } else {
+                    value.parse().expect("--upkeep full|N")
+                })
+            }
+            "--upkeep-changes" => a.upkeep_changes = value.parse().expect("--upkeep-changes N"),
             "--no-compact" => {
                 a.compact = false;
                 i += 1;
@@ -145,6 +163,42 @@ fn open(dir: &std::path::Path) -> Connection {
     ))
     .unwrap();
     conn
+}
+
+/// The sink's own lake (for `--upkeep`, whose maintenance runs on it), or a bare connection.
+enum Db {
+    Bare(Connection),
+    Sink(Box<ducklake_sink::lake::Lake>),
+}
+
+impl Db {
+    fn conn(&self) -> &Connection {
+        match self {
+            Db::Bare(c) => c,
+            Db::Sink(l) => l.connection(),
+        }
+    }
+}
+
+fn open_sink(dir: &std::path::Path, max_files: u64) -> Db {
+    let _ = std::fs::remove_dir_all(dir);
+    let lake = ducklake_sink::lake::Lake::open(ducklake_sink::lake::LakeSettings {
+        connector: "apply_bench".into(),
+        catalog: dir.join("meta.ducklake").display().to_string(),
+        data_path: dir.join("data").display().to_string(),
+        object_store: None,
+        schema: "main".into(),
+        evolution: ducklake_sink::shape::Evolution {
+            auto_create: true,
+            auto_evolve: true,
+        },
+        data_inlining_row_limit: 0,
+        tuning: Default::default(),
+        rewrite_delete_threshold: 0.1,
+        maintenance_max_files: max_files,
+    })
+    .unwrap();
+    Db::Sink(Box::new(lake))
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -311,12 +365,16 @@ fn main() {
         a.rows, a.batch, a.batches, a.chunk
     );
     println!(
-        "| strategy | keys | changes/s | commit p50 ms | commit max ms | delete files written | live files (data/delete) | scan before ms | scan after ms | scan compacted ms |"
+        "| strategy | keys | changes/s | commit p50 ms | commit max ms | delete files written | live files (data/delete) | scan before ms | scan after ms | scan compacted ms | upkeep runs | upkeep max ms | upkeep total ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for name in &a.strategies {
         let s = strategy(name);
-        let conn = open(&a.dir.join(&s.name));
+        let mut db = match a.upkeep {
+            Some(n) => open_sink(&a.dir.join(&s.name), n),
+            None => Db::Bare(open(&a.dir.join(&s.name))),
+        };
+        let conn = db.conn();
         conn.execute_batch(
             "CREATE TABLE users (id BIGINT, name VARCHAR, email VARCHAR, score INTEGER, updated_at TIMESTAMP)",
         )
@@ -346,15 +404,19 @@ fn main() {
             "{}: preload {:?} files {:?}",
             s.name,
             load.elapsed(),
-            live_files(&conn)
+            live_files(conn)
         );
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let mut next_id = a.rows;
         let mut deleted = std::collections::HashSet::new();
         for keys in &a.keys {
-            let before = full_scan(&conn);
-            let written_before = delete_files_written(&conn);
+            let conn = db.conn();
+            let before = full_scan(conn);
+            let written_before = delete_files_written(conn);
             let mut lat = Vec::new();
+            let mut upkeep = Vec::new();
+            let mut since_upkeep = 0;
+            let mut left = false;
             for _ in 0..a.batches {
                 let batch = changes(
                     &mut rng,
@@ -363,13 +425,34 @@ fn main() {
                     a.batch,
                     keys == "recent",
                 );
-                lat.push(apply(&conn, &s, &batch));
+                lat.push(apply(db.conn(), &s, &batch));
+                since_upkeep += batch.len();
+                if let Db::Sink(lake) = &mut db {
+                    lake.note_written("users");
+                    if left || since_upkeep >= a.upkeep_changes {
+                        let t = Instant::now();
+                        let run = lake.maintain(None).unwrap();
+                        upkeep.push(t.elapsed());
+                        eprintln!(
+                            "  upkeep {:?}: rewrote {} files, more {}",
+                            t.elapsed(),
+                            run.rewritten,
+                            run.more
+                        );
+                        left = run.more;
+                        if since_upkeep >= a.upkeep_changes {
+                            since_upkeep = 0;
+                        }
+                    }
+                }
             }
-            let total: Duration = lat.iter().sum();
+            let conn = db.conn();
+            let upkeep_total: Duration = upkeep.iter().sum();
+            let total: Duration = lat.iter().sum::<Duration>() + upkeep_total;
             lat.sort();
-            let after = full_scan(&conn);
-            let (data, dels) = live_files(&conn);
-            let written = delete_files_written(&conn) - written_before;
+            let after = full_scan(conn);
+            let (data, dels) = live_files(conn);
+            let written = delete_files_written(conn) - written_before;
             let compacted = if a.compact {
                 let t = Instant::now();
                 conn.execute_batch(
@@ -382,16 +465,16 @@ fn main() {
                     s.name,
                     keys,
                     t.elapsed(),
-                    live_files(&conn)
+                    live_files(conn)
                 );
-                format!("{:.0}", full_scan(&conn).as_secs_f64() * 1e3)
+                format!("{:.0}", full_scan(conn).as_secs_f64() * 1e3)
             } else {
                 "-".into()
             };
-            let expected = count(&conn, "SELECT count(*) - count(DISTINCT id) FROM users");
+            let expected = count(conn, "SELECT count(*) - count(DISTINCT id) FROM users");
             assert_eq!(expected, 0, "duplicate keys after applying");
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {}/{} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {}/{} | {:.0} | {:.0} | {} | {} | {:.0} | {:.0} |",
                 s.name,
                 keys,
                 (a.batch * a.batches) as f64 / total.as_secs_f64(),
@@ -402,10 +485,13 @@ fn main() {
                 dels,
                 before.as_secs_f64() * 1e3,
                 after.as_secs_f64() * 1e3,
-                compacted
+                compacted,
+                upkeep.len(),
+                upkeep.iter().max().unwrap_or(&Duration::ZERO).as_secs_f64() * 1e3,
+                upkeep_total.as_secs_f64() * 1e3,
             );
         }
-        drop(conn);
+        drop(db);
         let _ = std::fs::remove_dir_all(a.dir.join(&s.name));
     }
 }

@@ -5,15 +5,16 @@
 //!
 //! `cargo run --release --example lake_bench [ROWS] [FLUSHES] [key=value ...]` (defaults
 //! 100000 rows per flush, 10 flushes); the `key=value` pairs are connector keys, e.g.
-//! `ducklake.threads=2 ducklake.parquet.compression=zstd`.
+//! `ducklake.threads=2 ducklake.parquet.compression=zstd`. With `insert.mode=upsert
+//! pk.mode=record_value pk.fields=order_id` every flush upserts the same keys, so each one
+//! goes through the keyed apply (stage, delete, insert) against the previous flush's rows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ducklake_sink::batch::{Batch, Position, Target, TopicPartition};
-use ducklake_sink::config::{Converter, InsertMode, PkMode};
-use ducklake_sink::decode::{DecodeSettings, EnvelopeMode, RecordDecoder};
+use ducklake_sink::decode::RecordDecoder;
 use ducklake_sink::gen::order_json;
 use ducklake_sink::lake::{Lake, LakeSettings};
 use ducklake_sink::offsets::Expect;
@@ -47,6 +48,8 @@ fn main() {
         "auto.create": "true",
         "ducklake.catalog": dir.path().join("lake.ducklake").display().to_string(),
         "ducklake.data.path": format!("{}/", dir.path().join("data").display()),
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
     });
     for pair in args {
         let (k, v) = pair.split_once('=').expect("arguments are key=value");
@@ -55,18 +58,7 @@ fn main() {
     let text = serde_json::json!({"name": "bench", "config": config}).to_string();
     let config = ConnectorConfig::parse(Path::new("lake_bench"), &text).unwrap();
 
-    let mut decoder = RecordDecoder::new(DecodeSettings {
-        key_converter: Converter::String,
-        value_converter: Converter::Json {
-            schemas_enable: false,
-        },
-        envelope: EnvelopeMode::Auto,
-        insert_mode: InsertMode::Append,
-        pk_mode: PkMode::RecordKey,
-        pk_fields: Vec::new(),
-        delete_enabled: false,
-        truncate_enabled: false,
-    });
+    let mut decoder = RecordDecoder::new(config.decode_settings());
     let target = Target {
         table: "orders",
         columns: None,

@@ -30,6 +30,14 @@
 #           changes with random keys, then with recent keys; prints changes/s, commit latency,
 #           delete files and full-scan times before, after and after compaction. Not in the
 #           default modes (a few minutes); BENCH_MODES=cdc-scale, BENCH_SCALE_STRATEGIES=plain,sorted.
+#   cdc-workers  several workers on a PostgreSQL catalog: BENCH_WORKERS_TOPICS (8) single-partition
+#           CDC topics of BENCH_WORKERS_CHANGES (100,000) changes over BENCH_WORKERS_KEYS (10,000)
+#           keys each (`ducklake-gen cdc`), one table per topic, drained by 1 worker, then by
+#           BENCH_WORKERS (4) worker processes of one connector (one consumer group) into a
+#           fresh lake; prints the changes/s of each (first assignment to last commit over all
+#           the workers), the CPU they used, their ratio, the commit conflicts and the most
+#           retries any one flush needed, and checks every table against its expected state.
+#           Not in the default modes.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
 #   BENCH_MODES="append cdc append-avro cdc-avro freshness"   the modes to run, in this order
@@ -72,7 +80,7 @@ export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$PORT
   --storage-engine memory://tansu/ > "$WORK/tansu.log" 2>&1 &
 TANSU_PID=$!
 REGISTRY_PID=
-trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $WORK"; else rm -rf "$WORK"; fi' EXIT
+trap 'kill $TANSU_PID $REGISTRY_PID 2>/dev/null || true; [ ${#PG_STOP[@]} -gt 0 ] && "${PG_STOP[@]}" >/dev/null 2>&1; if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $WORK"; else rm -rf "$WORK"; fi' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 # The figures of the summary table, one KEY=VALUE a line, written by the modes as they run.
@@ -376,6 +384,86 @@ bench_cdc-scale() {
   "$CARGO_TARGET_DIR/release/examples/apply_bench" --rows "${BENCH_SCALE_ROWS:-10000000}" \
     --batch "${BENCH_SCALE_BATCH:-100000}" --batches "${BENCH_SCALE_BATCHES:-10}" --chunk "${BENCH_SCALE_CHUNK:-1000000}" \
     --strategies "${BENCH_SCALE_STRATEGIES:-plain}" --dir "$WORK/cdc-scale" 2>&1 | sed 's/^/bench: (cdc-scale) /'
+}
+
+# pg_start: a private PostgreSQL cluster for catalogs (once); sets PG_PORT, stopped on exit.
+PG_PORT=
+pg_start() {
+  [ -n "$PG_PORT" ] && return
+  local bin as_pg=()
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+  if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
+  mkdir -p "$WORK/pg" && chmod 755 "$WORK"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK/pg"
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "${as_pg[@]}" "$bin/initdb" -A trust -U postgres --no-sync -E UTF8 -D "$WORK/pg/data" >/dev/null
+  "${as_pg[@]}" "$bin/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/pg.log" -w start \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK/pg -c fsync=off -c max_connections=200" >/dev/null
+  PG_STOP=("${as_pg[@]}" "$bin/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop)
+}
+PG_STOP=()
+
+bench_cdc-workers() {
+  local topics=${BENCH_WORKERS_TOPICS:-8} changes=${BENCH_WORKERS_CHANGES:-100000} keys=${BENCH_WORKERS_KEYS:-10000}
+  local workers=${BENCH_WORKERS:-4} total=0 out i n list=() rates=()
+  pg_start
+  echo "bench: (cdc-workers) $topics single-partition CDC topics x $changes changes over $keys keys, PostgreSQL catalog; 1 worker, then $workers workers of one connector"
+  for i in $(seq "$topics"); do
+    out=$("$BIN_DIR/ducklake-gen" cdc --topic "cdcw$i" --format json --count "$changes" --keys "$keys" --seed "$i" \
+      --expect "$WORK/cdcw$i-expect.jsonl")
+    total=$((total + $(grep -oE 'sent [0-9]+ records' <<< "$out" | grep -oE '[0-9]+')))
+    list+=("cdcw$i")
+  done
+  echo "bench: (cdc-workers) produced $total records"
+  for n in 1 "$workers"; do
+    local name=cdcw-$n dir=$WORK/cdcw-$n pids=()
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE lake_w$n"
+    connector_file "$name" '{"topics": "'"$(IFS=,; echo "${list[*]}")"'", "table.name.format": "${topic}",
+      "ducklake.catalog": "postgres:dbname=lake_w'"$n"' host=127.0.0.1 port='"$PG_PORT"' user=postgres",
+      "key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+      "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
+      "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}'
+    for w in $(seq "$n"); do
+      /usr/bin/time -f '%U %S' -o "$dir/cpu-$w.txt" \
+        "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/$name.json" 2> "$dir/sink-$w.log" &
+      pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || { echo "bench: (cdc-workers) a worker failed:" >&2; tail -5 "$dir"/sink-*.log >&2; return 1; }; done
+    rates+=("$(python3 - "$total" "$dir" <<'PY'
+import glob, re, sys
+from datetime import datetime
+total, dir = int(sys.argv[1]), sys.argv[2]
+ansi = re.compile(r"\x1b\[[0-9;]*m")
+stamp = lambda line: datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+starts, ends, records, retries, conflicts = [], [], 0, 0, 0
+for path in glob.glob(f"{dir}/sink-*.log"):
+    for line in open(path):
+        line = ansi.sub("", line)
+        # From the first partitions a worker was given to the last flush committed.
+        if "partitions assigned" in line and "TopicPartition" in line:
+            starts.append(stamp(line))
+        if " flushed" in line:
+            ends.append(stamp(line))
+        if "run summary" in line:
+            records += int(re.search(r"\brecords=(\d+)", line).group(1))
+        if "retrying" in line and re.search(r'what="?flush', line):
+            retries = max(retries, int(re.search(r"\battempt=(\d+)", line).group(1)))
+            conflicts += "onflict" in line or "Failed to commit" in line
+if records < total:
+    sys.exit(f"bench: (cdc-workers) the workers consumed {records} records, expected {total}")
+cpu = sum(sum(map(float, open(p).read().split()[-2:])) for p in glob.glob(f"{dir}/cpu-*.txt"))
+window = max(ends) - min(starts)
+print(f"{total / window:.0f} {window:.2f} {retries} {conflicts} {cpu:.1f} {cpu / window:.2f}")
+PY
+)")
+    read -r rate window retries conflicts cpu cores <<< "${rates[-1]}"
+    echo "bench: (cdc-workers) $n worker(s): $rate changes/s (first assignment to last commit ${window}s), CPU ${cpu}s = $cores cores busy on average, commit conflicts $conflicts, most retries of one flush $retries (target <= 3)"
+    for i in $(seq "$topics"); do
+      cp "$WORK/cdcw$i-expect.jsonl" "$WORK/cdc-expect.jsonl"
+      cdc_check "$name" "cdcw$i" | sed "s/^bench: (cdc)/bench: (cdc-workers) $n worker(s), cdcw$i:/"
+    done
+  done
+  python3 -c 'import sys; one, many = float(sys.argv[1].split()[0]), float(sys.argv[2].split()[0]); print(f"bench: (cdc-workers) ratio {sys.argv[3]} workers / 1 worker = {many / one:.2f} (target >= 1.6 on 2 cores)")' "${rates[0]}" "${rates[1]}" "$workers"
 }
 
 # cdc_check NAME TABLE: the lake table holds exactly the generator's expected rows (keys, and

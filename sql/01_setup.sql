@@ -144,9 +144,10 @@ ORDER BY order_id DESC
 LIMIT 5;
 
 -- 12. The sink bookkeeping table (read it, never write it): for every topic
---     partition, the next Kafka offset to consume. It is written in the same
---     transaction as the rows of each flush, which is what makes the sink
---     exactly-once.
+--     partition, the next Kafka offset to consume. Each flush appends a row in
+--     the same transaction as its data, which is what makes the sink
+--     exactly-once; a partition's state is its row with the highest next_offset
+--     (upkeep folds the older rows away).
 FROM __ducklake_sink_offsets
 ORDER BY connector, topic, "partition", updated_at DESC
 LIMIT 20;

@@ -100,7 +100,9 @@ pub fn status(config: &ConnectorConfig, out: &mut impl Write) -> Result<(), Insp
     print_query(
         conn,
         &format!(
-            "SELECT topic, \"partition\", next_offset, epoch, updated_at FROM {} WHERE connector = {} ORDER BY topic, \"partition\"",
+            "SELECT topic, \"partition\", next_offset, epoch, updated_at FROM {} WHERE connector = {} \
+             QUALIFY row_number() OVER (PARTITION BY topic, \"partition\" ORDER BY next_offset DESC NULLS LAST, epoch DESC) = 1 \
+             ORDER BY topic, \"partition\"",
             sql::qualified(LAKE, &config.schema, OFFSETS_TABLE),
             sql::literal(&config.name)
         ),

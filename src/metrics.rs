@@ -169,6 +169,8 @@ pub struct ConnectorStats {
     pub commit_conflicts: u64,
     pub fenced: u64,
     pub maintenance_runs: u64,
+    /// Duration of each maintenance run (the longest a flush can wait behind upkeep).
+    pub maintenance_seconds: Histogram,
     pub data_files: Option<u64>,
     pub last_snapshot: Option<i64>,
     /// Newest Kafka timestamp (ms) among committed records.
@@ -197,6 +199,7 @@ impl Default for ConnectorStats {
             commit_conflicts: 0,
             fenced: 0,
             maintenance_runs: 0,
+            maintenance_seconds: Histogram::default(),
             data_files: None,
             last_snapshot: None,
             newest_committed_ms: None,
@@ -377,6 +380,7 @@ struct Exported {
     last_snapshot: IntGaugeVec,
     flush_seconds: HistogramVec,
     flush_records: HistogramVec,
+    maintenance_seconds: HistogramVec,
 }
 
 impl Exported {
@@ -445,6 +449,11 @@ impl Exported {
                 "Records per committed flush.",
                 RECORDS,
             )?,
+            maintenance_seconds: histogram(
+                "ducklake_sink_maintenance_duration_seconds",
+                "Time of one bounded maintenance run (flushes wait behind it).",
+                SECONDS,
+            )?,
         })
     }
 
@@ -505,6 +514,7 @@ impl Exported {
         for (family, h) in [
             (&self.flush_seconds, &mut s.flush_seconds),
             (&self.flush_records, &mut s.flush_records),
+            (&self.maintenance_seconds, &mut s.maintenance_seconds),
         ] {
             let exported = family.get_metric_with_label_values(&[connector]).ok();
             for v in h.pending.drain(..) {

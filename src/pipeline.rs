@@ -393,24 +393,32 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Queues table maintenance when it is due: on the interval, or early once keyed tables
-    /// took `ducklake.maintenance.changes` upserts and deletes. The lake thread runs it
-    /// between flushes; the loop wakes at least once a second (statistics), so an idle
+    /// Queues table maintenance when it is due: on the interval, early once keyed tables
+    /// took `ducklake.maintenance.changes` upserts and deletes, and again as long as the last
+    /// run stopped at its bound (`ducklake.maintenance.max.files`) with work left. One run at
+    /// a time, so a flush never waits behind more than one bounded run. The lake thread runs
+    /// it between flushes; the loop wakes at least once a second (statistics), so an idle
     /// connector keeps its schedule.
     fn maybe_maintain(&mut self) -> Result<(), Error> {
+        if self.stopping || self.lake.maintenance_queued() {
+            return Ok(());
+        }
         let now = Instant::now();
         let timer = self.next_maintenance.is_some_and(|due| now >= due);
         let threshold = self.config.maintenance_changes;
         let changes = threshold > 0 && self.changes_since_maintenance >= threshold;
-        if !(timer || changes) || self.stopping {
+        let carried = self.lake.maintenance_left();
+        if !(timer || changes || carried) {
             return Ok(());
         }
         let retention = self.config.snapshot_retention_ms.map(Duration::from_millis);
         self.lake.maintain(retention)?;
-        self.changes_since_maintenance = 0;
-        if self.next_maintenance.is_some() {
-            self.next_maintenance =
-                Some(now + Duration::from_millis(self.config.maintenance_interval_ms));
+        if timer || changes {
+            self.changes_since_maintenance = 0;
+            if self.next_maintenance.is_some() {
+                self.next_maintenance =
+                    Some(now + Duration::from_millis(self.config.maintenance_interval_ms));
+            }
         }
         Ok(())
     }

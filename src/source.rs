@@ -263,6 +263,11 @@ pub fn client_config(config: &ConnectorConfig, bootstrap_servers: &str) -> Clien
         // lags. These bounds still cover ≈ 0.5 s of the sink's rate (README: "Memory").
         .set("queued.max.messages.kbytes", QUEUED_MAX_KBYTES)
         .set("queued.min.messages", QUEUED_MIN_MESSAGES)
+        // librdkafka's default puts `range` first, which deals each topic's partitions out on
+        // their own: every single-partition topic (Debezium's usual one per table) went to
+        // the same worker. Round robin spreads all of them over the workers, one writer per
+        // table. `consumer.override.partition.assignment.strategy` still decides.
+        .set("partition.assignment.strategy", "roundrobin")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);

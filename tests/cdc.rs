@@ -12,7 +12,7 @@ use ducklake_sink::gen::{cdc_expect_columns, create_topic, produce_cdc, CdcForma
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use support::registry::Registry;
-use support::{produce_keyed, runtime, Broker, LakeDir, Worker, SINK};
+use support::{produce_keyed, runtime, Broker, LakeDir, Postgres, Worker, SINK};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -492,6 +492,11 @@ fn generator_lake(name: &str, schemas: bool, extra: &[(&str, &str)]) -> LakeDir 
 /// dates as days, timestamps as epoch numbers, decimals as base64 two's complement); the
 /// table holds exactly the expected state in those forms.
 fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
+    assert_schemaless_table_equals_expected(lake, "users", expect);
+}
+
+/// [`assert_schemaless_equals_expected`] for the lake table `table`.
+fn assert_schemaless_table_equals_expected(lake: &LakeDir, table: &str, expect: &std::path::Path) {
     let conn = lake.open();
     let spec: Vec<String> = cdc_expect_columns(false)
         .iter()
@@ -506,7 +511,7 @@ fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
         .collect();
     conn.execute_batch(&format!(
         "CREATE TEMP TABLE expected AS SELECT * FROM read_json('{}', format = 'newline_delimited', columns = {{{}}});
-         CREATE MACRO unbase64(s) AS CASE WHEN s IS NULL THEN NULL ELSE
+         CREATE OR REPLACE TEMP MACRO unbase64(s) AS CASE WHEN s IS NULL THEN NULL ELSE
              ('0x' || hex(from_base64(s)))::UBIGINT::HUGEINT
              - CASE WHEN substr(hex(from_base64(s)), 1, 1) >= '8'
                     THEN (1::HUGEINT << (8 * octet_length(from_base64(s)))) ELSE 0 END END;",
@@ -516,7 +521,7 @@ fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
     .unwrap();
     let mismatches = support::count(
         &conn,
-        "SELECT count(*) FROM users l FULL OUTER JOIN temp.expected e USING (id)
+        &format!("SELECT count(*) FROM \"{table}\" l FULL OUTER JOIN temp.expected e USING (id)
          WHERE l.id IS NULL OR e.id IS NULL
             OR l.first_name IS DISTINCT FROM e.first_name OR l.last_name IS DISTINCT FROM e.last_name
             OR l.email IS DISTINCT FROM e.email OR l.active IS DISTINCT FROM e.active
@@ -527,11 +532,14 @@ fn assert_schemaless_equals_expected(lake: &LakeDir, expect: &std::path::Path) {
             OR l.created_at IS DISTINCT FROM epoch_ms(e.created_at)
             OR l.login_time IS DISTINCT FROM datediff('microsecond', TIME '00:00:00', e.login_time)
             OR unbase64(l.balance) IS DISTINCT FROM (e.balance * 100)::HUGEINT
-            OR unbase64(l.visits) IS DISTINCT FROM e.visits::HUGEINT",
+            OR unbase64(l.visits) IS DISTINCT FROM e.visits::HUGEINT"),
     );
     let rows = support::count(&conn, "SELECT count(*) FROM temp.expected");
     assert!(rows > 1000, "expected state has only {rows} rows");
-    assert_eq!(mismatches, 0, "rows that differ from the expected state");
+    assert_eq!(
+        mismatches, 0,
+        "{table}: rows that differ from the expected state"
+    );
 }
 
 #[test]
@@ -946,5 +954,129 @@ fn bad_avro_records_stop_at_their_offset_or_go_to_the_dead_letter_queue() {
                 assert_eq!(lake.offsets(&conn, &topic).get(&0), Some(&4), "{name}");
             }
         }
+    }
+}
+
+/// Several workers of one connector on a PostgreSQL catalog, several single-partition CDC
+/// topics (one table each, as Debezium creates them): the group spreads the topics over the
+/// workers, each table has one writer, the workers commit side by side (small flushes and
+/// bounded upkeep keep the catalog busy), and every table ends equal to its generator's
+/// state with every partition's lake offset at its log end: nothing lost, nothing twice.
+#[test]
+fn several_workers_on_a_postgres_catalog_split_cdc_tables_and_each_ends_equal() {
+    const TOPICS: usize = 6;
+    const WORKERS: usize = 3;
+    let pg = Postgres::start();
+    let broker = Broker::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut expects = Vec::new();
+    for i in 0..TOPICS {
+        let expect = work.path().join(format!("expect-{i}.jsonl"));
+        let opts = CdcOptions {
+            bootstrap_servers: broker.bootstrap.clone(),
+            topic: format!("cdcw{i}"),
+            partitions: 1,
+            format: CdcFormat::Json,
+            schema_registry: None,
+            count: 15_000,
+            keys: 2_000,
+            seed: 100 + i as u64,
+            rate: None,
+            expect: Some(expect.clone()),
+            evolve: false,
+            mix: None,
+        };
+        let report = runtime().block_on(produce_cdc(&opts)).unwrap();
+        expects.push((format!("cdcw{i}"), expect, report.produce.end_offsets()));
+    }
+    let topics: Vec<&str> = expects.iter().map(|(t, _, _)| t.as_str()).collect();
+    let topics = topics.join(",");
+    let catalog = pg.catalog();
+    let lake = LakeDir::new(
+        "workers",
+        &topics,
+        &[
+            ("ducklake.catalog", &catalog),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("key.converter.schemas.enable", "false"),
+            ("insert.mode", "upsert"),
+            ("pk.mode", "record_key"),
+            ("delete.enabled", "true"),
+            ("flush.max.records", "1500"),
+            ("ducklake.maintenance.changes", "6000"),
+            ("ducklake.maintenance.max.files", "1"),
+            ("ducklake.rewrite.delete.threshold", "0.05"),
+        ],
+    );
+    let mut workers: Vec<Worker> = (0..WORKERS)
+        .map(|_| Worker::start(&lake, &broker, &[]))
+        .collect();
+    // Until every partition's lake offset is at its log end (a PostgreSQL catalog can be
+    // read while the workers write); then they all stop together, with no rebalance tail.
+    for worker in &mut workers {
+        worker.wait_for_log("partitions claimed", MINUTE);
+    }
+    let deadline = std::time::Instant::now() + MINUTE * 4;
+    loop {
+        let conn = lake.open();
+        if expects
+            .iter()
+            .all(|(topic, _, end)| &lake.offsets(&conn, topic) == end)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers did not catch up:\n{}",
+            workers
+                .iter()
+                .map(Worker::log_text)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for worker in &workers {
+        worker.signal("TERM");
+    }
+    for (w, worker) in workers.iter_mut().enumerate() {
+        let status = worker.wait(MINUTE);
+        let log = worker.log_text();
+        assert!(status.success(), "worker {w} failed:\n{log}");
+        eprintln!(
+            "worker {w}: {} flushes, {} maintenance runs, {} lake retries",
+            log.matches(" flushed").count(),
+            log.matches("maintenance done").count(),
+            log.matches("transient lake failure; retrying").count()
+        );
+        for line in log
+            .lines()
+            .filter(|l| l.contains("retrying") || l.contains("maintenance failed"))
+            .take(4)
+        {
+            eprintln!(
+                "worker {w}:   {}",
+                line.chars().take(400).collect::<String>()
+            );
+        }
+    }
+    let busy: std::collections::BTreeSet<_> = workers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.log_text().matches(" flushed").count() > 0)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(busy.len(), WORKERS, "not every worker got tables to write");
+    let conn = lake.open();
+    for (topic, expect, end) in &expects {
+        assert_schemaless_table_equals_expected(&lake, topic, expect);
+        assert_eq!(
+            &lake.offsets(&conn, topic),
+            end,
+            "{topic}: lake offsets vs log end"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ducklake.data.inlining.row.limit",
     "ducklake.maintenance.interval.ms",
     "ducklake.maintenance.changes",
+    "ducklake.maintenance.max.files",
     "ducklake.rewrite.delete.threshold",
     "ducklake.snapshot.retention.ms",
     "ducklake.threads",

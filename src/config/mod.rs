@@ -148,6 +148,10 @@ pub struct ConnectorConfig {
     /// `ducklake.maintenance.changes`: maintenance also runs once this many rows were deleted
     /// or replaced since the last run (keyed tables); 0: on the interval only.
     pub maintenance_changes: u64,
+    /// `ducklake.maintenance.max.files`: how much one maintenance run may rewrite or merge
+    /// (data files rewritten, and merges per table), so a run never holds the next flush for
+    /// long; what is left is carried over to the next run.
+    pub maintenance_max_files: u64,
     /// `ducklake.rewrite.delete.threshold`: maintenance rewrites the data files whose deleted
     /// fraction passes this (reads skip deleted rows through delete files until then).
     pub rewrite_delete_threshold: f64,
@@ -482,6 +486,7 @@ impl ConnectorConfig {
             .unwrap_or(1_000_000);
         let rewrite_delete_threshold =
             raw.take_fraction("ducklake.rewrite.delete.threshold", 0.1)?;
+        let maintenance_max_files = raw.take_positive("ducklake.maintenance.max.files", 4)?;
         let errors = raw.errors()?;
 
         let mut consumer_overrides = BTreeMap::new();
@@ -567,6 +572,7 @@ impl ConnectorConfig {
             snapshot_retention_ms,
             tuning,
             maintenance_changes,
+            maintenance_max_files,
             rewrite_delete_threshold,
             errors,
             shown,
@@ -618,6 +624,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("retry_delay_max_ms", &self.retry_delay_max_ms)
             .field("maintenance_interval_ms", &self.maintenance_interval_ms)
             .field("maintenance_changes", &self.maintenance_changes)
+            .field("maintenance_max_files", &self.maintenance_max_files)
             .field("rewrite_delete_threshold", &self.rewrite_delete_threshold)
             .field("snapshot_retention_ms", &self.snapshot_retention_ms)
             .field("tuning", &self.tuning)

@@ -439,10 +439,11 @@ fn keyed_connectors_flush_more_records_by_default_and_keep_an_explicit_cap() {
 fn maintenance_thresholds_are_parsed_and_checked() {
     let base = r#""connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x""#;
     let c = parse(&format!(
-        r#"{{"name":"o","config":{{{base},"ducklake.maintenance.changes":"5000","ducklake.rewrite.delete.threshold":"0.25"}}}}"#
+        r#"{{"name":"o","config":{{{base},"ducklake.maintenance.changes":"5000","ducklake.rewrite.delete.threshold":"0.25","ducklake.maintenance.max.files":"2"}}}}"#
     ))
     .unwrap();
     assert_eq!(c.maintenance_changes, 5000);
+    assert_eq!(c.maintenance_max_files, 2);
     assert_eq!(c.rewrite_delete_threshold, 0.25);
     for bad in ["1.5", "-0.1", "NaN", "half"] {
         let e = parse(&format!(
@@ -463,4 +464,10 @@ fn maintenance_thresholds_are_parsed_and_checked() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("key `ducklake.maintenance.changes`"), "{e}");
+    let e = parse(&format!(
+        r#"{{"name":"o","config":{{{base},"ducklake.maintenance.max.files":"0"}}}}"#
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("key `ducklake.maintenance.max.files`"), "{e}");
 }

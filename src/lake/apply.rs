@@ -3,7 +3,7 @@
 //! Append tables: the rows go in as whole Arrow columns, one `INSERT … SELECT` from a scan of
 //! the record batch (`scan.rs`).
 //! Keyed tables (upserts): the batch already holds one change per key; they are staged in a
-//! temporary table, every staged key is deleted from the lake table (`DELETE … USING`), and
+//! temporary table (the same scan), every staged key is deleted from the lake table (`DELETE … USING`), and
 //! the upserted rows are inserted from the stage (`INSERT … SELECT`). A truncate empties the
 //! table first. All of it is part of the flush's one DuckLake transaction.
 
@@ -46,6 +46,7 @@ impl Lake {
         data: &TableBatch,
     ) -> Result<TableCounts, LakeError> {
         let mut counts = TableCounts::default();
+        self.note_written(table);
         let exists = self.table_columns(table)?.is_some();
         if data.truncate && exists {
             self.conn
@@ -123,7 +124,7 @@ impl Lake {
     }
 
     /// Fills the stage table with `data`'s rows and whether each upserts, in the lake
-    /// table's own column types (DuckDB casts while appending).
+    /// table's own column types (DuckDB casts on insert).
     fn stage(&mut self, table: &str, data: &TableBatch) -> Result<(), LakeError> {
         let cols: Vec<String> = data.columns.iter().map(|(n, _)| sql::ident(n)).collect();
         self.conn
@@ -143,27 +144,23 @@ impl Lake {
                 context: format!("cannot stage changes of table `{table}`: {e}"),
                 source: super::DbError::from(duckdb::Error::AppendError),
             })?;
-        let mut names: Vec<&str> = data.columns.iter().map(|(n, _)| n.as_str()).collect();
-        names.push(UPSERT_FLAG);
-        self.append_batch("temp", "main", STAGE, &names, columns)
-    }
-
-    fn append_batch(
-        &self,
-        catalog: &str,
-        schema: &str,
-        table: &str,
-        names: &[&str],
-        columns: duckdb::arrow::record_batch::RecordBatch,
-    ) -> Result<(), LakeError> {
-        let context = || format!("cannot append to table `{table}`");
-        let mut appender = self
-            .conn
-            .appender_with_columns_to_catalog_and_db(table, catalog, schema, names)
-            .map_err(sql_err(context()))?;
-        appender
-            .append_record_batch(columns)
-            .map_err(sql_err(context()))?;
-        appender.flush().map_err(sql_err(context()))
+        let mut names: Vec<String> = data.columns.iter().map(|(n, _)| sql::ident(n)).collect();
+        names.push(sql::ident(UPSERT_FLAG));
+        let names = names.join(", ");
+        // Scanned straight from the Arrow columns, as appends are: the appender copied every
+        // row into a buffer of its own first.
+        let batch = super::scan::Registered::new(columns);
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({names}) SELECT {names} FROM {}({}::UBIGINT)",
+                    sql::qualified("temp", "main", STAGE),
+                    super::scan::FUNCTION,
+                    batch.id()
+                ),
+                [],
+            )
+            .map_err(sql_err(format!("cannot stage changes of table `{table}`")))?;
+        Ok(())
     }
 }

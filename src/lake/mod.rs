@@ -36,6 +36,8 @@ pub use thread::{backoff, LakeHandle, RetryPolicy};
 pub const LAKE: &str = "lake";
 /// Table holding, per connector and partition, the next offset to read.
 pub const OFFSETS_TABLE: &str = "__ducklake_sink_offsets";
+/// Rows per insert the offsets table keeps in the catalog (a flush appends one per partition).
+const OFFSETS_INLINING_ROWS: u32 = 10_000;
 
 /// A DuckDB error whose text is shown with secrets scrubbed: DuckDB repeats a catalog's
 /// connection string, password included, in its own messages.
@@ -253,6 +255,9 @@ pub struct LakeSettings {
     pub tuning: LakeTuning,
     /// Maintenance rewrites data files whose deleted fraction passes this.
     pub rewrite_delete_threshold: f64,
+    /// One maintenance run rewrites at most this many data files and runs at most this many
+    /// merges per table; the rest waits for the next run.
+    pub maintenance_max_files: u64,
 }
 
 impl From<&ConnectorConfig> for LakeSettings {
@@ -267,6 +272,7 @@ impl From<&ConnectorConfig> for LakeSettings {
             data_inlining_row_limit: c.data_inlining_row_limit,
             tuning: c.tuning.clone(),
             rewrite_delete_threshold: c.rewrite_delete_threshold,
+            maintenance_max_files: c.maintenance_max_files,
         }
     }
 }
@@ -276,6 +282,10 @@ pub struct Lake {
     conn: Connection,
     settings: LakeSettings,
     tables: HashMap<String, TableColumns>,
+    /// Tables this connection wrote: once there are any, the only ones its maintenance
+    /// touches, so workers never compact each other's tables (a merge or rewrite conflicts
+    /// with the owner's deletes).
+    written: std::collections::BTreeSet<String>,
 }
 
 impl Lake {
@@ -336,9 +346,11 @@ impl Lake {
             conn,
             settings,
             tables: HashMap::new(),
+            written: Default::default(),
         };
         lake.prepare()?;
         lake.set_parquet_options()?;
+        lake.inline_offsets();
         Ok(lake)
     }
 
@@ -415,6 +427,35 @@ impl Lake {
                 })?;
         }
         Ok(())
+    }
+
+    /// Keeps the offsets table's rows in the catalog (DuckLake data inlining, scoped to that
+    /// table): every flush appends a few rows to it, and as Parquet files they made one file
+    /// per commit that every later flush's offset check had to open. Measured with one-row
+    /// flushes, that grew the lake CPU of a commit and the RSS with every commit. Set once
+    /// per lake; a failure (another worker setting it at the same moment) only costs speed.
+    fn inline_offsets(&self) {
+        let scope_entry = format!("{}.{OFFSETS_TABLE}", self.settings.schema);
+        let set: Result<bool, duckdb::Error> = self.conn.query_row(
+            &format!(
+                "SELECT count(*) > 0 FROM {}.options() WHERE option_name = 'data_inlining_row_limit' AND scope = 'TABLE' AND scope_entry = ?",
+                sql::ident(LAKE)
+            ),
+            [&scope_entry],
+            |r| r.get(0),
+        );
+        if matches!(set, Ok(true)) {
+            return;
+        }
+        let call = format!(
+            "CALL {}.set_option('data_inlining_row_limit', {OFFSETS_INLINING_ROWS}, table_name => {}, schema => {})",
+            sql::ident(LAKE),
+            sql::literal(OFFSETS_TABLE),
+            sql::literal(&self.settings.schema)
+        );
+        if let Err(e) = self.conn.execute_batch(&call) {
+            tracing::warn!(error = %e, "could not keep the offsets table inlined; its rows go to Parquet files");
+        }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; on any error rolls back and forgets cached table

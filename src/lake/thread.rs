@@ -9,6 +9,7 @@
 //! attempt is visible, and offsets never move past data that was not committed.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,6 +67,16 @@ enum Request {
 #[derive(Clone)]
 pub struct LakeHandle {
     tx: mpsc::Sender<Request>,
+    upkeep: Arc<Upkeep>,
+}
+
+/// Where maintenance stands, shared by the lake thread and its callers.
+#[derive(Default)]
+struct Upkeep {
+    /// A run is queued or running.
+    queued: AtomicBool,
+    /// The last run stopped at its bound and left work for the next one.
+    left: AtomicBool,
 }
 
 impl std::fmt::Debug for LakeHandle {
@@ -79,6 +90,7 @@ struct Worker {
     retry: RetryPolicy,
     lake: Option<Lake>,
     metrics: Arc<Metrics>,
+    upkeep: Arc<Upkeep>,
 }
 
 impl Worker {
@@ -140,6 +152,54 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// One bounded maintenance run, one attempt; failures are logged, never returned: upkeep
+    /// failing must not stop ingestion, and the next run tries again. Not retried here: the
+    /// flushes queued behind it would wait out every retry, and its deletes (offsets upkeep)
+    /// can keep losing to other workers' flushes for a while.
+    fn maintain(&mut self, retention: Option<Duration>) {
+        let started = Instant::now();
+        let attempt = match self.lake.as_mut() {
+            Some(lake) => lake.maintain(retention),
+            None => Lake::open(self.settings.clone())
+                .and_then(|lake| self.lake.insert(lake).maintain(retention)),
+        }
+        .map_err(|e| e.with_store(self.settings.object_store.as_ref()));
+        if attempt.as_ref().is_err_and(LakeError::is_retryable) {
+            // Start the next request on a fresh connection: this one may be broken.
+            self.lake = None;
+        }
+        match attempt {
+            Ok(run) => {
+                self.upkeep.left.store(run.more, Ordering::SeqCst);
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics.update(&self.settings.connector, |m| {
+                    m.maintenance_runs += 1;
+                    m.maintenance_seconds.observe(seconds);
+                    m.data_files = Some(run.files.after);
+                });
+                tracing::info!(
+                    connector = %self.settings.connector,
+                    files_before = run.files.before,
+                    files_after = run.files.after,
+                    rewritten = run.rewritten,
+                    more = run.more,
+                    ms = started.elapsed().as_millis() as u64,
+                    "maintenance done"
+                );
+            }
+            Err(e) => {
+                let conflict = e.is_conflict();
+                self.metrics.update(&self.settings.connector, |m| {
+                    m.commit_conflicts += u64::from(conflict);
+                });
+                tracing::warn!(connector = %self.settings.connector, error = %e, "maintenance failed; the next run tries again")
+            }
+        }
+        self.upkeep.queued.store(false, Ordering::SeqCst);
+    }
+}
+
 impl LakeHandle {
     /// Opens the lake on a new thread; returns once it is attached, or with the error when it
     /// could not be attached within the retry policy.
@@ -150,6 +210,8 @@ impl LakeHandle {
     ) -> Result<(Self, JoinHandle<()>), LakeError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let upkeep = Arc::new(Upkeep::default());
+        let shared = upkeep.clone();
         let thread = std::thread::Builder::new()
             .name("lake".into())
             .spawn(move || {
@@ -158,6 +220,7 @@ impl LakeHandle {
                     retry,
                     lake: None,
                     metrics,
+                    upkeep: shared,
                 };
                 let opened = worker.with_retry("attach", |_, _| Ok(()));
                 let ok = opened.is_ok();
@@ -168,8 +231,9 @@ impl LakeHandle {
                 while let Ok(request) = rx.recv() {
                     match request {
                         Request::Claim(partitions, reply) => {
-                            let _ = reply
-                                .send(worker.with_retry("claim", |lake, _| lake.claim(&partitions)));
+                            let _ = reply.send(
+                                worker.with_retry("claim", |lake, _| lake.claim(&partitions)),
+                            );
                         }
                         Request::Describe(table, reply) => {
                             let _ = reply.send(
@@ -177,30 +241,12 @@ impl LakeHandle {
                             );
                         }
                         Request::Offsets(reply) => {
-                            let _ = reply.send(
-                                worker.with_retry("read offsets", |lake, _| lake.committed_offsets()),
-                            );
+                            let _ = reply
+                                .send(worker.with_retry("read offsets", |lake, _| {
+                                    lake.committed_offsets()
+                                }));
                         }
-                        Request::Maintain(retention) => {
-                            let started = Instant::now();
-                            match worker.with_retry("maintenance", |lake, _| lake.maintain(retention)) {
-                                Ok(files) => {
-                                    worker.metrics.update(&worker.settings.connector, |m| {
-                                        m.maintenance_runs += 1;
-                                        m.data_files = Some(files.after);
-                                    });
-                                    tracing::info!(
-                                        connector = %worker.settings.connector,
-                                        files_before = files.before,
-                                        files_after = files.after,
-                                        ms = started.elapsed().as_millis() as u64,
-                                        "maintenance done"
-                                    );
-                                }
-                                // Upkeep failing must not stop ingestion: the next run tries again.
-                                Err(e) => tracing::warn!(connector = %worker.settings.connector, error = %e, "maintenance failed"),
-                            }
-                        }
+                        Request::Maintain(retention) => worker.maintain(retention),
                         Request::Flush(batch, expects, reply) => {
                             let _ = reply.send(worker.with_retry("flush", |lake, retry| {
                                 lake.flush(&batch, &expects, retry)
@@ -211,15 +257,26 @@ impl LakeHandle {
             })
             .map_err(|_| LakeError::Gone)?;
         ready_rx.recv().map_err(|_| LakeError::Gone)??;
-        Ok((Self { tx }, thread))
+        Ok((Self { tx, upkeep }, thread))
     }
 
-    /// Queues table maintenance (see [`Lake::maintain`]); runs between flushes, never
-    /// concurrently with one.
+    /// Queues one bounded run of table maintenance (see [`Lake::maintain`]); runs between
+    /// flushes, never concurrently with one.
     pub fn maintain(&self, retention: Option<Duration>) -> Result<(), LakeError> {
+        self.upkeep.queued.store(true, Ordering::SeqCst);
         self.tx
             .send(Request::Maintain(retention))
             .map_err(|_| LakeError::Gone)
+    }
+
+    /// A maintenance run is queued or running.
+    pub fn maintenance_queued(&self) -> bool {
+        self.upkeep.queued.load(Ordering::SeqCst)
+    }
+
+    /// The last maintenance run stopped at `ducklake.maintenance.max.files` with work left.
+    pub fn maintenance_left(&self) -> bool {
+        self.upkeep.left.load(Ordering::SeqCst)
     }
 
     /// Claims partitions for this worker (see [`Lake::claim`]).

@@ -176,7 +176,8 @@ impl LakeDir {
     /// Lake offsets of this connector: partition → next offset, for one topic.
     pub fn offsets(&self, conn: &Connection, topic: &str) -> BTreeMap<i32, i64> {
         let mut stmt = conn
-            .prepare("SELECT \"partition\", next_offset FROM __ducklake_sink_offsets WHERE connector = ? AND topic = ?")
+            // One row per flush: a partition's state is its highest next offset.
+            .prepare("SELECT \"partition\", max(next_offset) FROM __ducklake_sink_offsets WHERE connector = ? AND topic = ? GROUP BY 1 HAVING max(next_offset) IS NOT NULL")
             .unwrap();
         stmt.query_map([&self.name, topic], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
