@@ -45,18 +45,41 @@ fn main() {
                 Some(AvroSchema::parse(&schema, &[]).unwrap()),
             )
         }
-        other => panic!("unknown format {other}: json or avro"),
+        "cdc" => {
+            // Debezium MySQL change events as `ducklake-gen cdc` writes them (schemaless):
+            // creates with a 17-field source block.
+            let payloads: Vec<Vec<u8>> = (0..n).map(|i| cdc_event(i as u64).into_bytes()).collect();
+            (
+                Converter::Json {
+                    schemas_enable: false,
+                },
+                payloads,
+                None,
+            )
+        }
+        other => panic!("unknown format {other}: json, avro or cdc"),
     };
+    let cdc = format == "cdc";
     let tp = TopicPartition {
         topic: "orders".into(),
         partition: 0,
     };
 
     let mut decoder = RecordDecoder::new(DecodeSettings {
-        key_converter: Converter::String,
+        key_converter: if cdc {
+            Converter::Json {
+                schemas_enable: false,
+            }
+        } else {
+            Converter::String
+        },
         value_converter,
         envelope: EnvelopeMode::Auto,
-        insert_mode: InsertMode::Append,
+        insert_mode: if cdc {
+            InsertMode::Upsert
+        } else {
+            InsertMode::Append
+        },
         pk_mode: PkMode::RecordKey,
         pk_fields: Vec::new(),
         delete_enabled: false,
@@ -78,8 +101,13 @@ fn main() {
     let mut batch = Batch::default();
     for (i, p) in payloads.iter().enumerate() {
         let t = Instant::now();
+        let key = cdc.then(|| format!(r#"{{"id":{i}}}"#));
         let change = decoder
-            .decode("orders", None, Some(p.as_slice()))
+            .decode(
+                "orders",
+                key.as_deref().map(str::as_bytes),
+                Some(p.as_slice()),
+            )
             .unwrap()
             .change;
         let t2 = Instant::now();
@@ -107,4 +135,11 @@ fn main() {
         per(arrow),
         per(decode + put + arrow)
     );
+}
+
+fn cdc_event(id: u64) -> String {
+    format!(
+        r#"{{"before":null,"after":{{"id":{id},"first_name":"Anne","last_name":"O'Brien","email":"anne.{id}@example.com","balance":"83873.96","birth_date":"1965-05-09","created_at":"2020-09-28 23:48:32.490000","updated_at":"2023-01-28T22:22:54.466214Z","active":true,"score":-525.3357757841081,"status":"active","tags":null,"profile":"{{\"vip\":false}}","visits":"5968","login_time":"02:10:00.510705"}},"source":{{"version":"3.0.0.Final","connector":"mysql","name":"bench","ts_ms":1764700000000,"snapshot":"false","db":"inventory","sequence":null,"ts_us":1764700000000000,"ts_ns":1764700000000000000,"table":"users","server_id":223344,"gtid":null,"file":"mysql-bin.000003","pos":{pos},"row":0,"thread":7,"query":null}},"transaction":null,"op":"c","ts_ms":1764700000001,"ts_us":1764700000001000,"ts_ns":1764700000001000000}}"#,
+        pos = 154 + id * 400
+    )
 }

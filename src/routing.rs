@@ -38,6 +38,15 @@ pub struct Routes {
     uses_source: bool,
     /// The table each topic went to last.
     by_topic: HashMap<String, String>,
+    /// The topic and source names of the last record rendered: change events of one table
+    /// repeat them, and rendering allocates.
+    last: Option<(String, SourceNames)>,
+}
+
+type SourceNames = (Option<String>, Option<String>, Option<String>);
+
+fn same_names(names: &SourceNames, source: &SourceInfo) -> bool {
+    names.0 == source.db && names.1 == source.schema && names.2 == source.table
 }
 
 impl Routes {
@@ -46,6 +55,7 @@ impl Routes {
             format: format.to_owned(),
             uses_source: format.contains("${source."),
             by_topic: HashMap::new(),
+            last: None,
         }
     }
 
@@ -53,6 +63,21 @@ impl Routes {
     pub fn table(&mut self, topic: &str, source: Option<&SourceInfo>) -> &str {
         match source.filter(|_| self.uses_source) {
             Some(source) => {
+                let repeated = self
+                    .last
+                    .as_ref()
+                    .is_some_and(|(t, names)| t == topic && same_names(names, source));
+                if repeated {
+                    return self.by_topic.get(topic).map_or("", String::as_str);
+                }
+                self.last = Some((
+                    topic.to_owned(),
+                    (
+                        source.db.clone(),
+                        source.schema.clone(),
+                        source.table.clone(),
+                    ),
+                ));
                 let table = render(&self.format, topic, Some(source));
                 match self.by_topic.get_mut(topic) {
                     Some(known) if *known == table => {}
@@ -150,5 +175,23 @@ mod tests {
             vec!["topik", "source.tbl"]
         );
         assert_eq!(unknown_placeholders("x_${topic"), vec!["topic"]);
+    }
+
+    /// One topic carrying changes of several tables (a topic routed by `source`), records
+    /// alternating between them and with another topic: each goes to its own table.
+    #[test]
+    fn alternating_sources_each_find_their_table() {
+        let mut r = Routes::new("${source.db}_${source.table}");
+        let a = source(Some("shop"), None, "orders");
+        let b = source(Some("shop"), None, "items");
+        let c = source(Some("crm"), None, "orders");
+        for _ in 0..2 {
+            assert_eq!(r.table("all", Some(&a)), "shop_orders");
+            assert_eq!(r.table("all", Some(&a)), "shop_orders");
+            assert_eq!(r.table("all", Some(&b)), "shop_items");
+            assert_eq!(r.table("other", Some(&c)), "crm_orders");
+            assert_eq!(r.table("all", Some(&c)), "crm_orders");
+            assert_eq!(r.table("all", None), "crm_orders");
+        }
     }
 }
