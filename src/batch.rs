@@ -5,12 +5,13 @@
 //! offset it saw to the last; every record offset passed to [`Batch::put`] or
 //! [`Batch::skip_record`] ends up in the next flush's offsets, rows or not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::decode::{Change, ColumnType, Datum, Name, Row};
 pub use crate::offsets::OffsetRange;
 use crate::shape::{fit, Evolution, TableColumns};
+use crate::FastMap;
 
 /// Identifies one partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,9 +43,9 @@ pub struct TableBatch {
     /// Per column, the name of the field it was last matched to: decoders share one name
     /// between records, so the next record's field finds its column by pointer.
     names: Vec<Name>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     /// Lower-cased column name → column.
-    folded: HashMap<String, usize>,
+    folded: FastMap<String, usize>,
     /// Per column, the last record (stamp) that set it: finds two fields of one record
     /// going into one column.
     seen: Vec<u64>,
@@ -58,7 +59,7 @@ pub struct TableBatch {
     pub key: Option<Vec<String>>,
     pub ops: Vec<RowOp>,
     /// Keyed tables: encoded key → its row.
-    slots: HashMap<Vec<u8>, usize>,
+    slots: FastMap<Vec<u8>, usize>,
     /// A truncate came before the buffered rows: every row of the table goes first.
     pub truncate: bool,
 }

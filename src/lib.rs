@@ -36,6 +36,12 @@ pub use pipeline::{RunOptions, RunSummary};
 #[cfg(feature = "lake")]
 pub use worker::run;
 
+/// Hash maps on the per-record path (columns by name, keys of a keyed batch, counters by
+/// topic): foldhash rather than SipHash, which was ≈ 3 % of decoding a change event. Still
+/// randomly seeded, so keys from the input cannot be chosen to collide.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// `--bootstrap-servers` default: `$KAFKA_BOOTSTRAP_SERVERS`, then `localhost:9092`.
 pub fn default_bootstrap_servers() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS")

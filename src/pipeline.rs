@@ -34,6 +34,7 @@ use crate::offsets::{Assignment, Verdict};
 use crate::routing::Routes;
 use crate::shape::{Evolution, TableColumns};
 use crate::source::{position, AssignReply, Source, SourceEvent};
+use crate::FastMap;
 
 /// Why a record was not buffered.
 enum Rejected {
@@ -127,21 +128,21 @@ struct Pipeline {
     changes_since_maintenance: u64,
     metrics: Arc<Metrics>,
     /// Records consumed per topic since the last publication to `metrics`.
-    consumed: HashMap<String, u64>,
+    consumed: FastMap<String, u64>,
     decoder: RecordDecoder,
     /// Target table of each record, from `table.name.format`.
     routes: Routes,
     /// Lake tables as last seen (`None`: not created yet), for per-record checks.
-    shapes: HashMap<String, Option<TableColumns>>,
+    shapes: FastMap<String, Option<TableColumns>>,
     evolution: Evolution,
     dead_letters: DeadLetters,
     /// Schema registries of Avro keys and values.
     key_registry: Option<Registry>,
     value_registry: Option<Registry>,
     /// Records dead-lettered since the last publication to `metrics`, by stage.
-    dead_lettered: HashMap<&'static str, u64>,
+    dead_lettered: FastMap<&'static str, u64>,
     /// Records that wrote nothing since the last publication to `metrics`, by why.
-    skipped: HashMap<&'static str, u64>,
+    skipped: FastMap<&'static str, u64>,
     last_tp: Option<TopicPartition>,
     /// Since when no broker connection has been up (librdkafka keeps reconnecting).
     broker_down_since: Option<Instant>,
@@ -276,15 +277,15 @@ async fn run_connector_inner(
         next_maintenance,
         changes_since_maintenance: 0,
         metrics: metrics.clone(),
-        consumed: HashMap::new(),
+        consumed: FastMap::default(),
         decoder,
         routes,
-        skipped: HashMap::new(),
+        skipped: FastMap::default(),
         dead_letters,
         key_registry,
         value_registry,
-        dead_lettered: HashMap::new(),
-        shapes: HashMap::new(),
+        dead_lettered: FastMap::default(),
+        shapes: FastMap::default(),
         evolution,
         last_tp: None,
         broker_down_since: None,

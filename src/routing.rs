@@ -6,8 +6,6 @@
 //! (`prefix.db.table` for MySQL, `prefix.schema.table` for PostgreSQL). The result is a name,
 //! quoted wherever SQL is written; it can never inject SQL.
 
-use std::collections::HashMap;
-
 use crate::decode::SourceInfo;
 
 /// The placeholders `table.name.format` understands.
@@ -37,7 +35,7 @@ pub struct Routes {
     format: String,
     uses_source: bool,
     /// The table each topic went to last.
-    by_topic: HashMap<String, String>,
+    by_topic: crate::FastMap<String, String>,
     /// The topic and source names of the last record rendered: change events of one table
     /// repeat them, and rendering allocates.
     last: Option<(String, SourceNames)>,
@@ -54,7 +52,7 @@ impl Routes {
         Self {
             format: format.to_owned(),
             uses_source: format.contains("${source."),
-            by_topic: HashMap::new(),
+            by_topic: crate::FastMap::default(),
             last: None,
         }
     }

@@ -3,7 +3,6 @@
 //! schema decides the types (including Connect and Debezium logical types, see
 //! [`super::logical`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -22,7 +21,7 @@ const SCHEMA_CACHE: usize = 256;
 pub struct JsonDecoder {
     schemas_enable: bool,
     names: NameCache,
-    schemas: HashMap<Box<str>, Arc<ConnectSchema>>,
+    schemas: crate::FastMap<Box<str>, Arc<ConnectSchema>>,
 }
 
 impl JsonDecoder {
@@ -30,7 +29,7 @@ impl JsonDecoder {
         Self {
             schemas_enable,
             names: NameCache::default(),
-            schemas: HashMap::new(),
+            schemas: crate::FastMap::default(),
         }
     }
 
@@ -461,7 +460,7 @@ fn decode_schemaless(bytes: &[u8], names: &mut NameCache) -> Result<Data, Decode
 pub struct NameCache {
     /// Per object slot (see [`child_slot`]), the names of its fields in the last record.
     slots: Vec<Vec<Name>>,
-    seen: std::collections::HashSet<Name>,
+    seen: crate::FastSet<Name>,
 }
 
 /// Bounds on what the cache keeps: object slots, names, and the length of a kept name (a
