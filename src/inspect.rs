@@ -278,11 +278,29 @@ fn collect_rows(rows: &mut duckdb::Rows<'_>) -> Result<TextTable, duckdb::Error>
         header,
         rows: Vec::new(),
     };
+    // TIMESTAMPTZ comes back as a timestamp like any other: shown with its offset (UTC), as
+    // the DuckDB shell does, so it is not read as local time.
+    let zoned: Vec<bool> = match rows.as_ref() {
+        Some(stmt) => (0..stmt.column_count())
+            .map(|i| {
+                matches!(
+                    stmt.column_type(i),
+                    duckdb::arrow::datatypes::DataType::Timestamp(_, Some(_))
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     while let Some(row) = rows.next()? {
         let n = out.header.len();
         let mut cells = Vec::with_capacity(n);
         for i in 0..n {
-            cells.push(render(&row.get::<_, Value>(i)?));
+            let value = row.get::<_, Value>(i)?;
+            let mut text = render(&value);
+            if zoned.get(i).copied().unwrap_or(false) && matches!(value, Value::Timestamp(..)) {
+                text.push_str("+00");
+            }
+            cells.push(text);
         }
         out.rows.push(cells);
     }
@@ -533,6 +551,18 @@ mod tests {
         .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("n | s | d          | z"), "{text}");
+        let mut zoned = Vec::new();
+        print_query(
+            &conn,
+            "SELECT TIMESTAMPTZ '2026-12-02 10:00:00.5+02' AS at, TIMESTAMP '2026-12-02 10:00:00' AS naive",
+            &mut zoned,
+        )
+        .unwrap();
+        let zoned = String::from_utf8(zoned).unwrap();
+        assert!(
+            zoned.contains("2026-12-02 08:00:00.500+00 | 2026-12-02 10:00:00\n"),
+            "{zoned}"
+        );
         assert!(text.contains("1 | x | 2024-02-29 | NULL"), "{text}");
         assert!(text.ends_with("(1 row)\n"), "{text}");
     }
