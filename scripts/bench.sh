@@ -37,6 +37,7 @@
 #           fresh lake; prints the changes/s of each (first assignment to last commit over all
 #           the workers), the CPU they used, their ratio, the commit conflicts and the most
 #           retries any one flush needed, and checks every table against its expected state.
+#           A worker still running after BENCH_WORKERS_TIMEOUT (300) seconds fails the mode.
 #           Not in the default modes.
 #
 #   scripts/bench.sh [N]          N orders (append mode), default 1,000,000
@@ -424,11 +425,13 @@ bench_cdc-workers() {
       "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
       "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"}'
     for w in $(seq "$n"); do
-      /usr/bin/time -f '%U %S' -o "$dir/cpu-$w.txt" \
+      # A time limit: once, two workers left without partitions after the others stopped
+      # never got a new assignment from tansu (the group showed no members) and waited forever.
+      /usr/bin/time -f '%U %S' -o "$dir/cpu-$w.txt" timeout "${BENCH_WORKERS_TIMEOUT:-300}" \
         "$BIN_DIR/ducklake-sink" run --until-caught-up --http-addr 127.0.0.1:0 "$WORK/$name.json" 2> "$dir/sink-$w.log" &
       pids+=($!)
     done
-    for pid in "${pids[@]}"; do wait "$pid" || { echo "bench: (cdc-workers) a worker failed:" >&2; tail -5 "$dir"/sink-*.log >&2; return 1; }; done
+    for pid in "${pids[@]}"; do wait "$pid" || { echo "bench: (cdc-workers) a worker failed or ran past BENCH_WORKERS_TIMEOUT (${BENCH_WORKERS_TIMEOUT:-300} s):" >&2; tail -5 "$dir"/sink-*.log >&2; return 1; }; done
     rates+=("$(python3 - "$total" "$dir" <<'PY'
 import glob, re, sys
 from datetime import datetime
