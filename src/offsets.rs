@@ -6,7 +6,7 @@
 //! the offset the partition expects next was committed already and is skipped; the lake's
 //! next offset only moves when a flush holding the records before it has committed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rdkafka::Offset;
 
@@ -88,7 +88,7 @@ struct PartitionState {
 /// The partitions this worker holds, with their claim epochs and positions.
 #[derive(Debug, Default)]
 pub struct Assignment {
-    partitions: HashMap<TopicPartition, PartitionState>,
+    partitions: crate::FastMap<TopicPartition, PartitionState>,
 }
 
 impl Assignment {

@@ -64,7 +64,7 @@ impl AvroSchema {
 /// Avro keys or values, by schema id.
 #[derive(Debug, Default)]
 pub struct AvroDecoder {
-    schemas: HashMap<u32, Arc<AvroSchema>>,
+    schemas: crate::FastMap<u32, Arc<AvroSchema>>,
 }
 
 impl AvroDecoder {
