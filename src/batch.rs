@@ -135,7 +135,7 @@ impl TableBatch {
             match slot {
                 Some(i) => {
                     let current = &self.columns[i].1;
-                    let differs = current != ty;
+                    let differs = !current.same(ty);
                     if differs {
                         let Some(unified) = current.unify(ty) else {
                             return Err(format!(

@@ -127,17 +127,61 @@ fn take(row: &mut Row, name: &str) -> Option<Cell> {
     Some(row.cells.remove(i))
 }
 
+/// The field names `classify` looks at, as bits: one pass over a record's cells finds them
+/// all (a linear search per name was ≈ 1 % of the CPU of a plain JSON append).
+mod mark {
+    pub const OP: u16 = 1;
+    pub const SOURCE: u16 = 1 << 1;
+    pub const AFTER: u16 = 1 << 2;
+    pub const BEFORE: u16 = 1 << 3;
+    pub const STATUS: u16 = 1 << 4;
+    pub const ID: u16 = 1 << 5;
+    pub const EVENT_COUNT: u16 = 1 << 6;
+    pub const DATA_COLLECTIONS: u16 = 1 << 7;
+    pub const DDL: u16 = 1 << 8;
+    pub const TABLE_CHANGES: u16 = 1 << 9;
+    pub const DATABASE_NAME: u16 = 1 << 10;
+    pub const DELETED: u16 = 1 << 11;
+    pub const FLAT_OP: u16 = 1 << 12;
+}
+
+fn marks(row: &Row) -> u16 {
+    row.cells.iter().fold(0, |m, c| {
+        m | match c.name.as_str() {
+            "op" => mark::OP,
+            "source" => mark::SOURCE,
+            "after" => mark::AFTER,
+            "before" => mark::BEFORE,
+            "status" => mark::STATUS,
+            "id" => mark::ID,
+            "event_count" => mark::EVENT_COUNT,
+            "data_collections" => mark::DATA_COLLECTIONS,
+            "ddl" => mark::DDL,
+            "tableChanges" => mark::TABLE_CHANGES,
+            "databaseName" => mark::DATABASE_NAME,
+            "__deleted" => mark::DELETED,
+            "__op" => mark::FLAT_OP,
+            _ => 0,
+        }
+    })
+}
+
 /// Classifies a decoded value. `topic` tells heartbeats apart.
 pub fn classify(mut row: Row, mode: EnvelopeMode, topic: &str) -> Result<Shape, DecodeError> {
     if mode == EnvelopeMode::None {
         return Ok(Shape::Plain(row));
     }
-    let has = |row: &Row, name: &str| cell(row, name).is_some();
     if topic.starts_with("__debezium-heartbeat") {
         return Ok(Shape::Control("heartbeat"));
     }
-    let op = text(cell(&row, "op")).map(str::to_owned);
-    let envelope_fields = has(&row, "source") && (has(&row, "after") || has(&row, "before"));
+    let marks = marks(&row);
+    let has = |bits: u16| marks & bits != 0;
+    let op = if has(mark::OP) {
+        text(cell(&row, "op")).map(str::to_owned)
+    } else {
+        None
+    };
+    let envelope_fields = has(mark::SOURCE) && has(mark::AFTER | mark::BEFORE);
     if let Some(op) = op.filter(|_| envelope_fields || mode == EnvelopeMode::Debezium) {
         let op = match op.as_str() {
             "c" => Op::Create,
@@ -174,16 +218,13 @@ pub fn classify(mut row: Row, mode: EnvelopeMode, topic: &str) -> Result<Shape, 
             "Debezium change event without `op` (it has `source` and `before`/`after`)".into(),
         ));
     }
-    if has(&row, "status")
-        && has(&row, "id")
-        && (has(&row, "event_count") || has(&row, "data_collections"))
-    {
+    if has(mark::STATUS) && has(mark::ID) && has(mark::EVENT_COUNT | mark::DATA_COLLECTIONS) {
         return Ok(Shape::Control("transaction metadata"));
     }
-    if has(&row, "ddl") && (has(&row, "tableChanges") || has(&row, "databaseName")) {
+    if has(mark::DDL) && has(mark::TABLE_CHANGES | mark::DATABASE_NAME) {
         return Ok(Shape::Control("schema change"));
     }
-    if has(&row, "__deleted") || has(&row, "__op") {
+    if has(mark::DELETED | mark::FLAT_OP) {
         let deleted = match take(&mut row, "__deleted").map(|c| c.value) {
             Some(Datum::Bool(b)) => b,
             Some(Datum::Text(t)) => t.eq_ignore_ascii_case("true"),

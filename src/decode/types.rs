@@ -37,6 +37,16 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// `self == other`, with the usual case (two types without parameters) decided inline
+    /// from the variants alone: the derived comparison is a call per cell of every record.
+    #[inline]
+    pub fn same(&self, other: &Self) -> bool {
+        match self {
+            Self::Decimal { .. } | Self::List(_) | Self::Struct(_) | Self::Map(..) => self == other,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+
     /// The SQL spelling used in DDL (struct field names quoted).
     pub fn sql(&self) -> String {
         match self {
@@ -575,6 +585,44 @@ impl Datum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_agrees_with_equality_for_every_pair_of_types() {
+        use ColumnType::*;
+        let dec = |precision, scale| Decimal { precision, scale };
+        let types = vec![
+            Boolean,
+            TinyInt,
+            SmallInt,
+            Integer,
+            BigInt,
+            Float,
+            Double,
+            dec(10, 2),
+            dec(10, 3),
+            dec(12, 2),
+            Varchar,
+            Blob,
+            Date,
+            Time,
+            TimeTz,
+            Timestamp,
+            TimestampTz,
+            Json,
+            Uuid,
+            List(Box::new(Integer)),
+            List(Box::new(BigInt)),
+            Struct(vec![("a".into(), Integer)]),
+            Struct(vec![("b".into(), Integer)]),
+            Map(Box::new(Varchar), Box::new(Integer)),
+            Map(Box::new(Varchar), Box::new(Double)),
+        ];
+        for a in &types {
+            for b in &types {
+                assert_eq!(a.same(b), a == b, "{a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn integer_widening_and_float_promotions() {
