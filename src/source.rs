@@ -436,7 +436,15 @@ impl Poller<'_> {
                     return;
                 }
             }
-            match self.consumer.poll(Duration::from_millis(100)) {
+            // While a chunk is filling, take what is already fetched without waiting: a
+            // drained queue hands the partial chunk on at once (a wait here held it back up
+            // to 100 ms), and a poll without a timeout skips librdkafka's clock reads.
+            let wait = if chunk.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            match self.consumer.poll(wait) {
                 Some(Ok(m)) => {
                     chunk.push(m.detach());
                     if chunk.len() >= CHUNK && !self.send_chunk(&mut chunk) {

@@ -148,6 +148,56 @@ fn kafka_committed(
         .collect()
 }
 
+/// A slow, steady stream (a record every 50 ms, less than the poll thread's wait for the next
+/// message) reaches the lake on the flush interval. The poll thread used to hand messages on
+/// only after a wait that found nothing, or with 1,024 of them: at this rate, after 51 s.
+#[test]
+fn a_slow_steady_stream_is_flushed_on_the_interval() {
+    let broker = Broker::start();
+    // Fetches return as soon as a record is there (tansu answers a fetch at its max wait
+    // otherwise, and the records came in bursts with gaps long enough to hide the delay).
+    let lake = LakeDir::new(
+        "orders-trickle",
+        "orders",
+        &[
+            ("flush.interval.ms", "300"),
+            ("consumer.override.fetch.wait.max.ms", "10"),
+        ],
+    );
+    runtime()
+        .block_on(create_topic(&broker.bootstrap, "orders", 1))
+        .unwrap();
+    let mut worker = Worker::start(&lake, &broker, &[]);
+    worker.wait_for_log("partitions claimed", MINUTE);
+    // 300 records at 20/s take 15 s; the first flush is due within a second of the first.
+    let producer = support::produce_orders_in_background(&broker, "orders", 300, 20.0, 7);
+    worker.wait_for_log(" flushed", Duration::from_secs(5));
+    let report = producer.join().unwrap();
+    // Every record is committed by the interval flushes, while the worker runs.
+    let flushed = |log: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains(" flushed"))
+            .filter_map(|l| l.split(" records=").nth(1))
+            .filter_map(|r| {
+                r.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while flushed(&worker.log_text()) < 300 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(flushed(&worker.log_text()), 300, "{}", worker.log_text());
+    worker.signal("TERM");
+    assert!(worker.wait(MINUTE).success(), "{}", worker.log_text());
+    let conn = lake.open();
+    assert_eq!(count(&conn, "SELECT count(*) FROM orders"), 300);
+    assert_eq!(lake.offsets(&conn, "orders"), report.end_offsets());
+}
+
 #[test]
 fn sigterm_mid_stream_then_restart_ends_with_exactly_n_rows() {
     let broker = Broker::start();
