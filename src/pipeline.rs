@@ -24,7 +24,7 @@ use crate::batch::{Accounting, Batch, FlushLimits, FlushReason, Position, Target
 use crate::config::ConnectorConfig;
 use crate::decode::avro::AvroSchema;
 use crate::decode::registry::{Registry, RegistryError};
-use crate::decode::{Change, DecodeError, RecordDecoder, Side};
+use crate::decode::{Change, DecodeError, Record, RecordDecoder, Side};
 use crate::dlq::{DeadLetters, Failure, Stage};
 use crate::error::Error;
 use crate::lake::backoff;
@@ -42,6 +42,9 @@ enum Rejected {
     Bad(Failure),
     /// Something other than the record failed (the lake): always fatal.
     Fatal(Error),
+    /// Applying the record needs something to be awaited first (a schema from the registry,
+    /// a table's shape from the lake); nothing has changed yet.
+    Wait,
 }
 
 /// Chunks of messages the poll thread may run ahead of the pipeline.
@@ -535,7 +538,14 @@ impl Pipeline {
         // that may wait: two per record were ≈ 1 % of the process's CPU.
         let mut now = Instant::now();
         for m in messages {
-            if let Err(e) = self.put(&m, now).await {
+            // The usual record is buffered without awaiting anything; only one that needs a
+            // schema, a table's shape or the dead letter queue goes the async way (boxed:
+            // inline, its future made every record's step large and copied).
+            let put = match self.put_now(&m, now) {
+                Some(put) => put,
+                None => Box::pin(self.put(&m, now)).await,
+            };
+            if let Err(e) = put {
                 // Commit what came before the bad record, then stop.
                 self.flush_all("error").await?;
                 return Err(e);
@@ -745,16 +755,87 @@ impl Pipeline {
         Ok(())
     }
 
+    /// [`put`](Self::put) without awaiting: `None` when the record needs the async path (a
+    /// schema to fetch, a table to describe, a bad record to set aside), and then nothing has
+    /// changed that `put` does not redo the same way.
+    fn put_now(&mut self, m: &OwnedMessage, now: Instant) -> Option<Result<(), Error>> {
+        let tp = self.partition_of(m);
+        let result = self.put_at_now(&tp, m, now);
+        self.last_tp = Some(tp);
+        result
+    }
+
+    fn put_at_now(
+        &mut self,
+        tp: &TopicPartition,
+        m: &OwnedMessage,
+        now: Instant,
+    ) -> Option<Result<(), Error>> {
+        match self.judge(tp, m) {
+            Ok(true) => {}
+            Ok(false) => return Some(Ok(())),
+            Err(e) => return Some(Err(e)),
+        }
+        let at = position_of(tp, m, now);
+        match self.try_apply(tp, m, &at) {
+            Ok(()) => {}
+            Err(Rejected::Fatal(e)) => return Some(Err(e)),
+            Err(Rejected::Bad(_) | Rejected::Wait) => return None,
+        }
+        self.taken(tp, &at);
+        Some(Ok(()))
+    }
+
     async fn put(&mut self, m: &OwnedMessage, now: Instant) -> Result<(), Error> {
-        // Messages come in runs per partition: reuse the last partition key instead of
-        // allocating one per record.
-        let tp = match self.last_tp.take() {
-            Some(tp) if tp.partition == m.partition() && tp.topic == m.topic() => tp,
-            _ => position(m).0,
-        };
+        let tp = self.partition_of(m);
         let result = self.put_at(&tp, m, now).await;
         self.last_tp = Some(tp);
         result
+    }
+
+    /// The partition of `m`: messages come in runs per partition, so the last partition key
+    /// is reused instead of allocating one per record.
+    fn partition_of(&mut self, m: &OwnedMessage) -> TopicPartition {
+        match self.last_tp.take() {
+            Some(tp) if tp.partition == m.partition() && tp.topic == m.topic() => tp,
+            _ => position(m).0,
+        }
+    }
+
+    /// Whether the record is to be taken (`false`: already in the lake, or not this
+    /// worker's), or an error if the topic changed under the lake's offsets. Judging a record
+    /// that was taken again judges it the same way.
+    fn judge(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<bool, Error> {
+        let offset = m.offset();
+        match self.assignment.check(tp, offset, m.timestamp().to_millis()) {
+            Verdict::Take => Ok(true),
+            Verdict::Skip => {
+                self.summary.redelivered += 1;
+                Ok(false)
+            }
+            Verdict::Changed { stored, found } => Err(Error::TopicChanged {
+                connector: self.config.name.clone(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset,
+                stored,
+                found,
+            }),
+        }
+    }
+
+    /// A record was buffered (or set aside): counts it and moves the partition past it.
+    fn taken(&mut self, tp: &TopicPartition, at: &Position<'_>) {
+        self.assignment.taken(tp, at.offset);
+        self.summary.records += 1;
+        self.summary.bytes += at.bytes as u64;
+        match self.consumed.get_mut(&tp.topic) {
+            Some(n) => *n += 1,
+            None => {
+                self.consumed.insert(tp.topic.clone(), 1);
+            }
+        }
+        self.first_record_at.get_or_insert(at.now);
     }
 
     async fn put_at(
@@ -763,39 +844,16 @@ impl Pipeline {
         m: &OwnedMessage,
         now: Instant,
     ) -> Result<(), Error> {
-        let offset = m.offset();
-        match self.assignment.check(tp, offset, m.timestamp().to_millis()) {
-            Verdict::Take => {}
-            Verdict::Skip => {
-                self.summary.redelivered += 1;
-                return Ok(());
-            }
-            Verdict::Changed { stored, found } => {
-                return Err(Error::TopicChanged {
-                    connector: self.config.name.clone(),
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset,
-                    stored,
-                    found,
-                })
-            }
+        if !self.judge(tp, m)? {
+            return Ok(());
         }
-        let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
-        let at = Position {
-            tp,
-            offset,
-            timestamp_ms: m.timestamp().to_millis(),
-            bytes: size,
-            now,
-        };
+        let at = position_of(tp, m, now);
         match self.apply(tp, m, &at).await {
             Ok(()) => {}
             Err(Rejected::Fatal(e)) => return Err(e),
             Err(Rejected::Bad(failure)) if self.dead_letters.tolerates() => {
                 // Boxed, as the other rare awaits below: their futures are large (≈ 2 KB in
-                // all), and inline they made every record's `put` future that large, copied
-                // per record (≈ 2 % of the process's CPU).
+                // all).
                 Box::pin(self.dead_letters.send(m, &failure)).await?;
                 *self
                     .dead_lettered
@@ -808,21 +866,18 @@ impl Pipeline {
                     connector: self.config.name.clone(),
                     topic: tp.topic.clone(),
                     partition: tp.partition,
-                    offset,
+                    offset: at.offset,
                     message: failure.message,
                 })
             }
-        }
-        self.assignment.taken(tp, offset);
-        self.summary.records += 1;
-        self.summary.bytes += size as u64;
-        match self.consumed.get_mut(&tp.topic) {
-            Some(n) => *n += 1,
-            None => {
-                self.consumed.insert(tp.topic.clone(), 1);
+            Err(Rejected::Wait) => {
+                return Err(Error::Task(format!(
+                    "record at topic `{}` partition {} offset {}: still waiting after its schema and table were fetched",
+                    tp.topic, tp.partition, at.offset
+                )))
             }
         }
-        self.first_record_at.get_or_insert(now);
+        self.taken(tp, &at);
         Ok(())
     }
 
@@ -903,8 +958,35 @@ impl Pipeline {
             let schema = Box::pin(self.fetch_schema(side, id, tp, m.offset())).await?;
             self.decoder.add_schema(side, id, schema);
         }
-        let record = self
-            .decoder
+        let record = self.decode(tp, m)?;
+        let table = self.routes.table(&tp.topic, record.source.as_ref());
+        if !self.shapes.contains_key(table) {
+            // First record for this table: learn its shape once (records are then checked
+            // against it one by one; flushes keep it current).
+            let columns = Box::pin(self.lake.describe(table))
+                .await
+                .map_err(|e| Rejected::Fatal(e.into()))?;
+            self.shapes.insert(table.to_owned(), columns);
+        }
+        self.buffer(tp, record, at)
+    }
+
+    /// [`apply`](Self::apply) when nothing needs awaiting, else `Wait` with nothing changed.
+    fn try_apply(
+        &mut self,
+        tp: &TopicPartition,
+        m: &OwnedMessage,
+        at: &Position<'_>,
+    ) -> Result<(), Rejected> {
+        if self.decoder.missing_schema(m.key(), m.payload()).is_some() {
+            return Err(Rejected::Wait);
+        }
+        let record = self.decode(tp, m)?;
+        self.buffer(tp, record, at)
+    }
+
+    fn decode(&mut self, tp: &TopicPartition, m: &OwnedMessage) -> Result<Record, Rejected> {
+        self.decoder
             .decode(&tp.topic, m.key(), m.payload())
             .map_err(|e| {
                 let (stage, converter) = match e {
@@ -916,19 +998,24 @@ impl Pipeline {
                     class: converter.class_name().to_owned(),
                     message: e.to_string(),
                 })
-            })?;
+            })
+    }
+
+    /// Buffers a decoded record into its table's batch; `Wait` if the table's shape is not
+    /// known yet.
+    fn buffer(
+        &mut self,
+        tp: &TopicPartition,
+        record: Record,
+        at: &Position<'_>,
+    ) -> Result<(), Rejected> {
         let table = self.routes.table(&tp.topic, record.source.as_ref());
-        if !self.shapes.contains_key(table) {
-            // First record for this table: learn its shape once (records are then checked
-            // against it one by one; flushes keep it current).
-            let columns = Box::pin(self.lake.describe(table))
-                .await
-                .map_err(|e| Rejected::Fatal(e.into()))?;
-            self.shapes.insert(table.to_owned(), columns);
-        }
+        let Some(shape) = self.shapes.get(table) else {
+            return Err(Rejected::Wait);
+        };
         let target = Target {
             table,
-            columns: self.shapes.get(table).and_then(Option::as_ref),
+            columns: shape.as_ref(),
             evolution: self.evolution,
         };
         let skip = match &record.change {
@@ -1116,6 +1203,17 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Where `m` sits and what it weighs, for the batch.
+fn position_of<'a>(tp: &'a TopicPartition, m: &OwnedMessage, now: Instant) -> Position<'a> {
+    Position {
+        tp,
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        bytes: m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len),
+        now,
     }
 }
 
