@@ -108,7 +108,7 @@ fn source_position_comes_with_the_record() {
     let source = record.source.unwrap();
     assert_eq!(source.db.as_deref(), Some("inventory"));
     assert_eq!(source.table.as_deref(), Some("customers"));
-    assert_eq!(source.position.as_deref(), Some("mysql-bin.000003:154"));
+    assert_eq!(source.position().as_deref(), Some("mysql-bin.000003:154"));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn truncate_and_control_records() {
     assert_eq!(record.change, Change::Truncate);
     let source = record.source.unwrap();
     assert_eq!(source.schema.as_deref(), Some("public"));
-    assert_eq!(source.position.as_deref(), Some("lsn 24023128"));
+    assert_eq!(source.position().as_deref(), Some("lsn 24023128"));
     let mut s = settings(InsertMode::Upsert, PkMode::RecordKey, false);
     s.truncate_enabled = false;
     assert_eq!(
