@@ -20,6 +20,9 @@ const SCHEMA_CACHE: usize = 256;
 #[derive(Debug, Default)]
 pub struct JsonDecoder {
     schemas_enable: bool,
+    /// Values may be Debezium envelopes (the envelope mode is not `none`): see
+    /// [`reading_envelopes`](Self::reading_envelopes).
+    envelopes: bool,
     names: NameCache,
     schemas: crate::FastMap<Box<str>, Arc<ConnectSchema>>,
 }
@@ -28,16 +31,27 @@ impl JsonDecoder {
     pub fn new(schemas_enable: bool) -> Self {
         Self {
             schemas_enable,
+            envelopes: false,
             names: NameCache::default(),
             schemas: crate::FastMap::default(),
         }
+    }
+
+    /// Values may be Debezium change events. A schemaless object with `before` or `after` and
+    /// `source` fields is one (or is rejected as a malformed one: see `debezium::classify`),
+    /// so when its `source` comes after a `before` or `after` among its first two fields (as
+    /// Debezium writes them), only the fields of that block the sink reads are kept; the
+    /// rest are skipped while parsing, not decoded into cells and dropped.
+    pub fn reading_envelopes(mut self) -> Self {
+        self.envelopes = true;
+        self
     }
 
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Data, DecodeError> {
         if self.schemas_enable {
             self.decode_envelope(bytes)
         } else {
-            decode_schemaless(bytes, &mut self.names)
+            decode_schemaless(bytes, &mut self.names, self.envelopes)
         }
     }
 
@@ -423,20 +437,24 @@ fn kind(v: &Value) -> &'static str {
 /// Straight from the bytes to cells, without an intermediate `Value` tree: the hot path of
 /// plain JSON topics. Nested objects become [`Datum::Object`] (a Debezium envelope is
 /// unwrapped from them; otherwise they are stored as JSON), arrays JSON text.
-fn decode_schemaless(bytes: &[u8], names: &mut NameCache) -> Result<Data, DecodeError> {
+fn decode_schemaless(
+    bytes: &[u8],
+    names: &mut NameCache,
+    envelopes: bool,
+) -> Result<Data, DecodeError> {
     use serde::de::DeserializeSeed;
     // One UTF-8 check of the whole record is cheaper than serde_json's check of each string
     // from a byte slice; invalid UTF-8 takes the byte path, which reports where it is.
     let parsed = match std::str::from_utf8(bytes) {
         Ok(text) => {
             let mut de = serde_json::Deserializer::from_str(text);
-            Top(names)
+            Top(names, envelopes)
                 .deserialize(&mut de)
                 .and_then(|v| de.end().map(|()| v))
         }
         Err(_) => {
             let mut de = serde_json::Deserializer::from_slice(bytes);
-            Top(names)
+            Top(names, envelopes)
                 .deserialize(&mut de)
                 .and_then(|v| de.end().map(|()| v))
         }
@@ -521,17 +539,17 @@ enum Schemaless {
     Scalar(CellValue),
 }
 
-/// Reads a whole record with the decoder's names.
-struct Top<'c>(&'c mut NameCache);
+/// Reads a whole record with the decoder's names (and whether it may be an envelope).
+struct Top<'c>(&'c mut NameCache, bool);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Top<'_> {
     type Value = Schemaless;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Schemaless, D::Error> {
-        d.deserialize_any(TopVisitor(self.0))
+        d.deserialize_any(TopVisitor(self.0, self.1))
     }
 }
 
-struct TopVisitor<'c>(&'c mut NameCache);
+struct TopVisitor<'c>(&'c mut NameCache, bool);
 
 impl<'c> TopVisitor<'c> {
     fn cell(self) -> CellVisitor<'c> {
@@ -550,7 +568,7 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Schemaless, A::Error> {
-        Ok(Schemaless::Row(object_row(map, self.0, Some(0))?))
+        Ok(Schemaless::Row(object_row(map, self.0, Some(0), self.1)?))
     }
     fn visit_unit<E>(self) -> Result<Schemaless, E> {
         Ok(Schemaless::Null)
@@ -578,12 +596,22 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
     }
 }
 
+/// The fields of a Debezium `source` block the sink reads (`debezium::source_info`).
+const SOURCE_FIELDS: [&str; 8] = [
+    "db", "schema", "table", "ts_ms", "file", "pos", "gtid", "lsn",
+];
+
+/// An object's fields as cells. With `envelope`, the object may be a Debezium change event:
+/// a `source` field after a `before` or `after` in the first two fields (where Debezium
+/// writes them) keeps only [`SOURCE_FIELDS`].
 fn object_row<'de, A: serde::de::MapAccess<'de>>(
     mut map: A,
     names: &mut NameCache,
     slot: Option<usize>,
+    envelope: bool,
 ) -> Result<Row, A::Error> {
     let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(8));
+    let mut row_images = false;
     loop {
         let position = cells.len();
         let Some(name) = map.next_key_seed(KeySeed {
@@ -594,13 +622,119 @@ fn object_row<'de, A: serde::de::MapAccess<'de>>(
         else {
             break;
         };
-        let CellValue(ty, value) = map.next_value_seed(CellVisitor {
+        let child = CellVisitor {
             names: &mut *names,
             slot: child_slot(slot, position),
-        })?;
+        };
+        let CellValue(ty, value) = if row_images && name.as_str() == "source" {
+            map.next_value_seed(SourceBlock(child))?
+        } else {
+            row_images |= envelope && position < 2 && matches!(name.as_str(), "before" | "after");
+            map.next_value_seed(child)?
+        };
         cells.push(Cell { name, ty, value });
     }
     Ok(Row { cells })
+}
+
+/// A Debezium `source` block: an object keeps only [`SOURCE_FIELDS`]; anything else is
+/// read as any other field.
+struct SourceBlock<'c>(CellVisitor<'c>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SourceBlock<'_> {
+    type Value = CellValue;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<CellValue, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SourceBlock<'_> {
+    type Value = CellValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<CellValue, E> {
+        self.0.visit_unit()
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<CellValue, E> {
+        self.0.visit_bool(b)
+    }
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<CellValue, E> {
+        self.0.visit_i64(i)
+    }
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<CellValue, E> {
+        self.0.visit_u64(u)
+    }
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<CellValue, E> {
+        self.0.visit_f64(f)
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CellValue, E> {
+        self.0.visit_str(s)
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<CellValue, E> {
+        self.0.visit_string(s)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<CellValue, A::Error> {
+        self.0.visit_seq(seq)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CellValue, A::Error> {
+        let CellVisitor { names, slot } = self.0;
+        let mut cells = Vec::with_capacity(SOURCE_FIELDS.len());
+        loop {
+            let Some(name) = map.next_key_seed(KeptKeySeed {
+                names: &mut *names,
+                slot,
+                position: cells.len(),
+            })?
+            else {
+                break;
+            };
+            match name {
+                Some(name) => {
+                    let CellValue(ty, value) = map.next_value_seed(CellVisitor {
+                        names: &mut *names,
+                        slot: None,
+                    })?;
+                    cells.push(Cell { name, ty, value });
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(CellValue(
+            Some(ColumnType::Json),
+            Datum::Object(Row { cells }),
+        ))
+    }
+}
+
+/// A `source` block's key: its shared name if it is one of [`SOURCE_FIELDS`], else `None`.
+struct KeptKeySeed<'c> {
+    names: &'c mut NameCache,
+    slot: Option<usize>,
+    position: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeptKeySeed<'_> {
+    type Value = Option<Name>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Name>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeptKeySeed<'_> {
+    type Value = Option<Name>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Option<Name>, E> {
+        Ok(SOURCE_FIELDS
+            .contains(&key)
+            .then(|| self.names.name(self.slot, self.position, key)))
+    }
 }
 
 /// An object key, as a shared [`Name`] (read without copying it when it has no escapes).
@@ -696,7 +830,7 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CellValue, A::Error> {
         Ok(CellValue(
             Some(ColumnType::Json),
-            Datum::Object(object_row(map, self.names, self.slot)?),
+            Datum::Object(object_row(map, self.names, self.slot, false)?),
         ))
     }
 }
@@ -742,6 +876,43 @@ mod tests {
             Data::Row(r) => r,
             other => panic!("not a row: {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_envelopes_source_block_keeps_the_fields_the_sink_reads() {
+        let names = |row: &Row, field: &str| -> Vec<String> {
+            match &row.cells.iter().find(|c| c.name == field).unwrap().value {
+                Datum::Object(inner) => inner.cells.iter().map(|c| c.name.to_string()).collect(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let source = r#"{"version":"3.0","connector":"mysql","db":"inv","ts_ms":5,"snapshot":"false","table":"users","server_id":1,"gtid":null,"file":"bin.3","pos":154,"row":0,"thread":7,"query":null,"nested":{"a":[1,{"b":"\"x"}]}}"#;
+        let event = format!(r#"{{"before":null,"after":{{"id":1}},"source":{source},"op":"c"}}"#);
+        let mut d = JsonDecoder::new(false).reading_envelopes();
+        for _ in 0..2 {
+            let Data::Row(row) = d.decode(event.as_bytes()).unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                names(&row, "source"),
+                ["db", "ts_ms", "table", "gtid", "file", "pos"]
+            );
+            assert_eq!(names(&row, "after"), ["id"]);
+            assert_eq!(row.cells.last().unwrap().value, Datum::Text("c".into()));
+        }
+        // Not after `before`/`after`, or without envelopes: a `source` field is data.
+        let plain = format!(r#"{{"source":{source},"after":1}}"#);
+        let Data::Row(plain_row) = d.decode(plain.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(names(&plain_row, "source").len(), 14);
+        assert_eq!(names(&row(&event, false), "source").len(), 14);
+        // A source that is not an object reads as it is.
+        let odd = r#"{"after":{"id":1},"source":"x"}"#;
+        let Data::Row(row) = d.decode(odd.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(row.cells[1].value, Datum::Text("x".into()));
     }
 
     #[test]

@@ -268,7 +268,12 @@ impl RecordDecoder {
     pub fn new(settings: DecodeSettings) -> Self {
         Self {
             key: ConverterDecoder::new(settings.key_converter),
-            value: ConverterDecoder::new(settings.value_converter),
+            value: match ConverterDecoder::new(settings.value_converter) {
+                ConverterDecoder::Json(json) if settings.envelope != EnvelopeMode::None => {
+                    ConverterDecoder::Json(json.reading_envelopes())
+                }
+                other => other,
+            },
             settings,
         }
     }
