@@ -102,11 +102,11 @@ fn nested_row(cell: Cell) -> Result<Option<Row>, String> {
         (Datum::Object(row), _) => Ok(Some(row)),
         (Datum::Struct(values), Some(ColumnType::Struct(fields))) => Ok(Some(Row {
             cells: fields
-                .into_iter()
+                .iter()
                 .zip(values)
                 .map(|((name, ty), value)| Cell {
-                    name,
-                    ty: Some(ty),
+                    name: name.clone(),
+                    ty: Some(ty.clone()),
                     value,
                 })
                 .collect(),

@@ -1056,10 +1056,9 @@ mod tests {
         );
         assert_eq!(
             r.cells[6].ty,
-            Some(ColumnType::Struct(vec![(
-                "zip".into(),
-                ColumnType::Varchar
-            )]))
+            Some(ColumnType::Struct(
+                vec![("zip".into(), ColumnType::Varchar)].into()
+            ))
         );
         assert_eq!(
             r.cells[6].value,

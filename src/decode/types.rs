@@ -32,7 +32,7 @@ pub enum ColumnType {
     Uuid,
     List(Box<ColumnType>),
     /// Field names are shared ([`Name`]): a record's type is cloned per record.
-    Struct(Vec<(Name, ColumnType)>),
+    Struct(std::sync::Arc<[(Name, ColumnType)]>),
     Map(Box<ColumnType>, Box<ColumnType>),
 }
 
@@ -136,7 +136,7 @@ impl ColumnType {
             (Self::Struct(a), Self::Struct(b)) => {
                 a.len() == b.len()
                     && a.iter()
-                        .zip(b)
+                        .zip(b.iter())
                         .all(|((an, at), (bn, bt))| an.eq_ignore_ascii_case(bn) && at.fits_into(bt))
             }
             (Self::Float, Self::Double) | (Self::Varchar, Self::Json) => true,
@@ -340,7 +340,7 @@ impl TypeParser<'_> {
                         return None;
                     }
                 }
-                ColumnType::Struct(fields)
+                ColumnType::Struct(fields.into())
             }
             "MAP" => {
                 if !self.eat(b'(') {
@@ -612,8 +612,8 @@ mod tests {
             Uuid,
             List(Box::new(Integer)),
             List(Box::new(BigInt)),
-            Struct(vec![("a".into(), Integer)]),
-            Struct(vec![("b".into(), Integer)]),
+            Struct(vec![("a".into(), Integer)].into()),
+            Struct(vec![("b".into(), Integer)].into()),
             Map(Box::new(Varchar), Box::new(Integer)),
             Map(Box::new(Varchar), Box::new(Double)),
         ];
@@ -674,7 +674,7 @@ mod tests {
 
     #[test]
     fn nested_types_fit_field_by_field() {
-        let s = |t: ColumnType| ColumnType::Struct(vec![("a".into(), t)]);
+        let s = |t: ColumnType| ColumnType::Struct(vec![("a".into(), t)].into());
         assert!(s(ColumnType::Integer).fits_into(&s(ColumnType::BigInt)));
         assert!(!s(ColumnType::BigInt).fits_into(&s(ColumnType::Integer)));
         assert!(!s(ColumnType::Integer).fits_into(&ColumnType::Varchar));
@@ -696,34 +696,40 @@ mod tests {
             ColumnType::TimeTz,
             ColumnType::Json,
             ColumnType::List(Box::new(ColumnType::List(Box::new(ColumnType::Integer)))),
-            ColumnType::Struct(vec![
-                ("x y".into(), ColumnType::Integer),
-                (
-                    "select".into(),
-                    ColumnType::List(Box::new(ColumnType::Varchar)),
-                ),
-                ("q\"uote".into(), ColumnType::Uuid),
-                (
-                    "m".into(),
-                    ColumnType::Map(
-                        Box::new(ColumnType::Varchar),
-                        Box::new(ColumnType::Decimal {
-                            precision: 10,
-                            scale: 2,
-                        }),
+            ColumnType::Struct(
+                vec![
+                    ("x y".into(), ColumnType::Integer),
+                    (
+                        "select".into(),
+                        ColumnType::List(Box::new(ColumnType::Varchar)),
                     ),
-                ),
-            ]),
+                    ("q\"uote".into(), ColumnType::Uuid),
+                    (
+                        "m".into(),
+                        ColumnType::Map(
+                            Box::new(ColumnType::Varchar),
+                            Box::new(ColumnType::Decimal {
+                                precision: 10,
+                                scale: 2,
+                            }),
+                        ),
+                    ),
+                ]
+                .into(),
+            ),
         ] {
             assert_eq!(ColumnType::from_duckdb(&ty.sql()), Some(ty));
         }
         // As DuckDB itself prints them.
         assert_eq!(
             ColumnType::from_duckdb(r#"STRUCT("x y" INTEGER, b VARCHAR[])"#),
-            Some(ColumnType::Struct(vec![
-                ("x y".into(), ColumnType::Integer),
-                ("b".into(), ColumnType::List(Box::new(ColumnType::Varchar)))
-            ]))
+            Some(ColumnType::Struct(
+                vec![
+                    ("x y".into(), ColumnType::Integer),
+                    ("b".into(), ColumnType::List(Box::new(ColumnType::Varchar)))
+                ]
+                .into()
+            ))
         );
         assert_eq!(ColumnType::from_duckdb("HUGEINT"), None);
         assert_eq!(ColumnType::from_duckdb("INTEGER[3]"), None);

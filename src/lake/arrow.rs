@@ -368,10 +368,13 @@ mod tests {
         assert_eq!(a.len(), 3);
         assert_eq!(a.data_type(), &arrow_type(&list));
         assert!(a.is_null(1));
-        let st = ColumnType::Struct(vec![
-            ("a".into(), ColumnType::Varchar),
-            ("b".into(), list.clone()),
-        ]);
+        let st = ColumnType::Struct(
+            vec![
+                ("a".into(), ColumnType::Varchar),
+                ("b".into(), list.clone()),
+            ]
+            .into(),
+        );
         let a = array(
             &st,
             &[
