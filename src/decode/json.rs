@@ -556,6 +556,7 @@ impl<'c> TopVisitor<'c> {
         CellVisitor {
             names: self.0,
             slot: None,
+            source_block: false,
         }
     }
 }
@@ -622,92 +623,46 @@ fn object_row<'de, A: serde::de::MapAccess<'de>>(
         else {
             break;
         };
-        let child = CellVisitor {
+        let source_block = row_images && name.as_str() == "source";
+        row_images |= envelope && position < 2 && matches!(name.as_str(), "before" | "after");
+        let CellValue(ty, value) = map.next_value_seed(CellVisitor {
             names: &mut *names,
             slot: child_slot(slot, position),
-        };
-        let CellValue(ty, value) = if row_images && name.as_str() == "source" {
-            map.next_value_seed(SourceBlock(child))?
-        } else {
-            row_images |= envelope && position < 2 && matches!(name.as_str(), "before" | "after");
-            map.next_value_seed(child)?
-        };
+            source_block,
+        })?;
         cells.push(Cell { name, ty, value });
     }
     Ok(Row { cells })
 }
 
-/// A Debezium `source` block: an object keeps only [`SOURCE_FIELDS`]; anything else is
-/// read as any other field.
-struct SourceBlock<'c>(CellVisitor<'c>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for SourceBlock<'_> {
-    type Value = CellValue;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<CellValue, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for SourceBlock<'_> {
-    type Value = CellValue;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<CellValue, E> {
-        self.0.visit_unit()
-    }
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<CellValue, E> {
-        self.0.visit_bool(b)
-    }
-    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<CellValue, E> {
-        self.0.visit_i64(i)
-    }
-    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<CellValue, E> {
-        self.0.visit_u64(u)
-    }
-    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<CellValue, E> {
-        self.0.visit_f64(f)
-    }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CellValue, E> {
-        self.0.visit_str(s)
-    }
-    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<CellValue, E> {
-        self.0.visit_string(s)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<CellValue, A::Error> {
-        self.0.visit_seq(seq)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CellValue, A::Error> {
-        let CellVisitor { names, slot } = self.0;
-        let mut cells = Vec::with_capacity(SOURCE_FIELDS.len());
-        loop {
-            let Some(name) = map.next_key_seed(KeptKeySeed {
-                names: &mut *names,
-                slot,
-                position: cells.len(),
-            })?
-            else {
-                break;
-            };
-            match name {
-                Some(name) => {
-                    let CellValue(ty, value) = map.next_value_seed(CellVisitor {
-                        names: &mut *names,
-                        slot: None,
-                    })?;
-                    cells.push(Cell { name, ty, value });
-                }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
+/// The fields of a Debezium `source` block that are in [`SOURCE_FIELDS`]; the others are
+/// skipped unread.
+fn source_fields<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+    names: &mut NameCache,
+    slot: Option<usize>,
+) -> Result<Row, A::Error> {
+    let mut cells = Vec::with_capacity(SOURCE_FIELDS.len());
+    while let Some(name) = map.next_key_seed(KeptKeySeed {
+        names: &mut *names,
+        slot,
+        position: cells.len(),
+    })? {
+        match name {
+            Some(name) => {
+                let CellValue(ty, value) = map.next_value_seed(CellVisitor {
+                    names: &mut *names,
+                    slot: None,
+                    source_block: false,
+                })?;
+                cells.push(Cell { name, ty, value });
+            }
+            None => {
+                map.next_value::<serde::de::IgnoredAny>()?;
             }
         }
-        Ok(CellValue(
-            Some(ColumnType::Json),
-            Datum::Object(Row { cells }),
-        ))
     }
+    Ok(Row { cells })
 }
 
 /// A `source` block's key: its shared name if it is one of [`SOURCE_FIELDS`], else `None`.
@@ -769,6 +724,8 @@ struct CellValue(Option<ColumnType>, Datum);
 struct CellVisitor<'c> {
     names: &'c mut NameCache,
     slot: Option<usize>,
+    /// The value is a Debezium envelope's `source`: an object keeps only [`SOURCE_FIELDS`].
+    source_block: bool,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for CellVisitor<'_> {
@@ -828,10 +785,12 @@ impl<'de> serde::de::Visitor<'de> for CellVisitor<'_> {
         ))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CellValue, A::Error> {
-        Ok(CellValue(
-            Some(ColumnType::Json),
-            Datum::Object(object_row(map, self.names, self.slot, false)?),
-        ))
+        let row = if self.source_block {
+            source_fields(map, self.names, self.slot)?
+        } else {
+            object_row(map, self.names, self.slot, false)?
+        };
+        Ok(CellValue(Some(ColumnType::Json), Datum::Object(row)))
     }
 }
 
