@@ -17,6 +17,7 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use serde_json::Value as Json;
 
+use super::debezium::SOURCE_FIELDS;
 use super::logical::{big_endian_decimal_text, variable_scale_decimal, Base, Logical};
 use super::{Cell, ColumnType, Data, Datum, DecodeError, Name, Row};
 
@@ -38,6 +39,9 @@ pub fn schema_id(bytes: &[u8]) -> Result<u32, DecodeError> {
 #[derive(Debug)]
 pub struct AvroSchema {
     node: Node,
+    /// For a Debezium envelope (a record with `source` and `before` or `after`), the plan a
+    /// decoder reading envelopes uses instead of `node`; see [`envelope_plan`].
+    envelope: Option<Node>,
 }
 
 impl AvroSchema {
@@ -57,17 +61,90 @@ impl AvroSchema {
         }
         let json: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let node = names.node(&json, "")?;
-        Ok(Self { node })
+        let envelope = envelope_plan(&node);
+        Ok(Self { node, envelope })
     }
+}
+
+/// The plan of a Debezium envelope read for its change: `before`, `after` and `source` are
+/// read as objects (cells, the form `debezium::classify` takes them in) instead of struct
+/// values, and the `source` fields the sink does not read are skipped unread. `None` when the
+/// schema is not an envelope's.
+///
+/// Safe because such a record is never stored as a row: with envelopes on, a value with
+/// `source` and `before`/`after` is either a change event or refused as a malformed one.
+fn envelope_plan(node: &Node) -> Option<Node> {
+    let Kind::Record(fields) = &node.kind else {
+        return None;
+    };
+    let has = |name: &str| fields.iter().any(|(n, _)| n.as_str() == name);
+    if node.logical != Logical::Plain || !has("source") || !(has("before") || has("after")) {
+        return None;
+    }
+    // A plain record, or an optional one, read as an object keeping the fields `keep` allows.
+    fn object(node: &Node, keep: &dyn Fn(&str) -> bool) -> Node {
+        let kind = match &node.kind {
+            Kind::Record(fields) if node.logical == Logical::Plain => Kind::Object(
+                fields
+                    .iter()
+                    .map(|(name, field)| {
+                        let field = if keep(name) {
+                            field.clone()
+                        } else {
+                            Node {
+                                kind: Kind::Skip(Box::new(field.clone())),
+                                ..field.clone()
+                            }
+                        };
+                        (name.clone(), field)
+                    })
+                    .collect(),
+            ),
+            Kind::Optional { inner, null_branch } => Kind::Optional {
+                inner: Box::new(object(inner, keep)),
+                null_branch: *null_branch,
+            },
+            other => other.clone(),
+        };
+        Node {
+            kind,
+            ..node.clone()
+        }
+    }
+    let fields = fields
+        .iter()
+        .map(|(name, field)| {
+            let field = match name.as_str() {
+                "before" | "after" => object(field, &|_| true),
+                "source" => object(field, &|name| SOURCE_FIELDS.contains(&name)),
+                _ => field.clone(),
+            };
+            (name.clone(), field)
+        })
+        .collect();
+    Some(Node {
+        kind: Kind::Record(fields),
+        ..node.clone()
+    })
 }
 
 /// Avro keys or values, by schema id.
 #[derive(Debug, Default)]
 pub struct AvroDecoder {
     schemas: crate::FastMap<u32, Arc<AvroSchema>>,
+    /// Values may be Debezium envelopes: read them by their [`envelope_plan`].
+    envelopes: bool,
 }
 
 impl AvroDecoder {
+    /// A decoder of values that may be Debezium envelopes (the envelope mode is not `none`).
+    pub fn reading_envelopes(self) -> Self {
+        Self {
+            envelopes: true,
+            ..self
+        }
+    }
+
     pub fn knows(&self, id: u32) -> bool {
         self.schemas.contains_key(&id)
     }
@@ -81,8 +158,12 @@ impl AvroDecoder {
         let schema = self.schemas.get(&id).ok_or_else(|| {
             DecodeError::Shape(format!("schema id {id} is not known to the decoder"))
         })?;
+        let node = match &schema.envelope {
+            Some(envelope) if self.envelopes => envelope,
+            _ => &schema.node,
+        };
         let mut input = Input { rest: &bytes[5..] };
-        let data = read_data(&schema.node, &mut input).map_err(|fail| {
+        let data = read_data(node, &mut input).map_err(|fail| {
             DecodeError::Shape(match fail {
                 Fail::Invalid(m) => format!("schema id {id}: not valid Avro: {m}"),
                 Fail::Value(m) => format!("schema id {id}: {m}"),
@@ -126,6 +207,10 @@ enum Kind {
         min_bytes: usize,
     },
     Record(Vec<(Name, Node)>),
+    /// A record read as an object: cells, not a struct value (an envelope's row images).
+    Object(Vec<(Name, Node)>),
+    /// A field read past unkept (an envelope's `source` fields the sink does not read).
+    Skip(Box<Node>),
     /// `["null", T]` or `[T, "null"]`: `null_branch` is the index of `"null"`.
     Optional {
         inner: Box<Node>,
@@ -174,9 +259,10 @@ impl Node {
                 _ => 1,
             },
             // Saturating: a schema may declare fixed sizes that add up past usize.
-            Kind::Record(fields) => fields
+            Kind::Record(fields) | Kind::Object(fields) => fields
                 .iter()
                 .fold(0, |sum, (_, f)| sum.saturating_add(f.min_bytes())),
+            Kind::Skip(inner) => inner.min_bytes(),
             Kind::Enum(_)
             | Kind::Array { .. }
             | Kind::Map { .. }
@@ -633,6 +719,10 @@ fn read_row<'n>(
 ) -> Result<Vec<Cell>, (&'n str, Fail)> {
     let mut cells = Vec::with_capacity(fields.len());
     for (name, node) in fields {
+        if let Kind::Skip(inner) = &node.kind {
+            skip(inner, input).map_err(|f| (name.as_str(), f))?;
+            continue;
+        }
         let value = read_datum(node, input).map_err(|f| (name.as_str(), f))?;
         cells.push(Cell {
             name: name.clone(),
@@ -648,6 +738,14 @@ fn read_datum(node: &Node, input: &mut Input<'_>) -> Result<Datum, Fail> {
     Ok(match &node.kind {
         Kind::Null => Datum::Null,
         Kind::Primitive { read, value } => primitive(*read, *value, input)?,
+        Kind::Object(fields) => {
+            let cells = read_row(fields, input).map_err(|(name, fail)| fail.field(name))?;
+            Datum::Object(Row { cells })
+        }
+        Kind::Skip(inner) => {
+            skip(inner, input)?;
+            Datum::Null
+        }
         Kind::Optional { inner, null_branch } => {
             if input.branch(2)? as i64 == *null_branch {
                 Datum::Null
@@ -736,6 +834,54 @@ fn read_datum(node: &Node, input: &mut Input<'_>) -> Result<Datum, Fail> {
             }
         }
     })
+}
+
+/// Reads past one value: strings, bytes and integers without making a cell value of them,
+/// anything else read as usual and dropped. The bytes are checked as when reading (lengths,
+/// UTF-8, varints, union branches); only a string or integer its logical type could not hold
+/// (a date out of range) goes unnoticed, which is harmless for a value nobody reads.
+fn skip(node: &Node, input: &mut Input<'_>) -> Result<(), Fail> {
+    match &node.kind {
+        Kind::Null => {}
+        Kind::Primitive {
+            read: Prim::String,
+            value: Conv::Logical(_),
+        } => {
+            input.str()?;
+        }
+        Kind::Primitive {
+            read: Prim::Bytes,
+            value: Conv::Logical(_),
+        } => {
+            input.bytes()?;
+        }
+        Kind::Primitive {
+            read: Prim::Int,
+            value: Conv::Logical(_),
+        } => {
+            input.int()?;
+        }
+        Kind::Primitive {
+            read: Prim::Long,
+            value: Conv::Logical(_),
+        } => {
+            input.long()?;
+        }
+        Kind::Optional { inner, null_branch } => {
+            if input.branch(2)? as i64 != *null_branch {
+                skip(inner, input)?;
+            }
+        }
+        Kind::Record(fields) | Kind::Object(fields) => {
+            for (name, field) in fields {
+                skip(field, input).map_err(|f| f.field(name))?;
+            }
+        }
+        _ => {
+            read_datum(node, input)?;
+        }
+    }
+    Ok(())
 }
 
 fn primitive(read: Prim, value: Conv, input: &mut Input<'_>) -> Result<Datum, Fail> {

@@ -115,6 +115,12 @@ fn nested_row(cell: Cell) -> Result<Option<Row>, String> {
     }
 }
 
+/// The fields of a Debezium `source` block the sink reads ([`source_info`]): decoders reading
+/// envelopes skip the others.
+pub const SOURCE_FIELDS: [&str; 8] = [
+    "db", "schema", "table", "ts_ms", "file", "pos", "gtid", "lsn",
+];
+
 fn source_info(block: Option<Cell>) -> Option<SourceInfo> {
     let row = block.and_then(|c| nested_row(c).ok().flatten())?;
     // One pass, moving the values out (the first of a repeated name counts).

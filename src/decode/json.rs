@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::debezium::SOURCE_FIELDS;
 use super::logical::{variable_scale_decimal, Base, Logical};
 use super::{Cell, ColumnType, Data, Datum, DecodeError, Name, Row};
 
@@ -596,11 +597,6 @@ impl<'de> serde::de::Visitor<'de> for TopVisitor<'_> {
         self.cell().visit_seq(seq).map(Schemaless::Scalar)
     }
 }
-
-/// The fields of a Debezium `source` block the sink reads (`debezium::source_info`).
-const SOURCE_FIELDS: [&str; 8] = [
-    "db", "schema", "table", "ts_ms", "file", "pos", "gtid", "lsn",
-];
 
 /// An object's fields as cells. With `envelope`, the object may be a Debezium change event:
 /// a `source` field after a `before` or `after` in the first two fields (where Debezium

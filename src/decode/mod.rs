@@ -272,6 +272,9 @@ impl RecordDecoder {
                 ConverterDecoder::Json(json) if settings.envelope != EnvelopeMode::None => {
                     ConverterDecoder::Json(json.reading_envelopes())
                 }
+                ConverterDecoder::Avro(avro) if settings.envelope != EnvelopeMode::None => {
+                    ConverterDecoder::Avro(avro.reading_envelopes())
+                }
                 other => other,
             },
             settings,

@@ -7,7 +7,10 @@ mod consume;
 mod orders;
 mod produce;
 
-pub use cdc::{cdc_expect_columns, produce_cdc, CdcFormat, CdcOptions, CdcReport, OpCounts};
+pub use cdc::{
+    cdc_expect_columns, cdc_sample, produce_cdc, CdcFormat, CdcOptions, CdcReport, CdcSample,
+    OpCounts,
+};
 pub use consume::{consume_raw, ConsumeReport};
 pub use orders::{order_json, orders_avro, produce_orders, OrdersOptions};
 

@@ -29,8 +29,12 @@ const ENVELOPE: &str = r#"{
       ]}]},
     {"name": "after", "type": ["null", "Value"], "default": null},
     {"name": "source", "type": {"type": "record", "name": "Source", "namespace": "io.debezium.connector.mysql",
-      "fields": [{"name": "db", "type": "string"}, {"name": "table", "type": ["null", "string"], "default": null},
-                 {"name": "pos", "type": "long"}, {"name": "file", "type": "string"}]}},
+      "fields": [{"name": "version", "type": "string"}, {"name": "db", "type": "string"},
+                 {"name": "table", "type": ["null", "string"], "default": null},
+                 {"name": "snapshot", "type": ["null", {"type": "string", "connect.name": "io.debezium.data.Enum",
+                   "connect.parameters": {"allowed": "true,last,false"}}], "default": null},
+                 {"name": "pos", "type": "long"}, {"name": "row", "type": "int"},
+                 {"name": "file", "type": "string"}]}},
     {"name": "op", "type": "string"},
     {"name": "ts_ms", "type": ["null", "long"], "default": null}
   ]}"#;
@@ -105,9 +109,12 @@ fn envelope(op: &str, before: Value, after: Value) -> Value {
         (
             "source".into(),
             Value::Record(vec![
+                ("version".into(), Value::String("3.0.0.Final".into())),
                 ("db".into(), Value::String("inventory".into())),
                 ("table".into(), some(Value::String("users".into()))),
+                ("snapshot".into(), some(Value::String("false".into()))),
                 ("pos".into(), Value::Long(154)),
+                ("row".into(), Value::Int(0)),
                 ("file".into(), Value::String("mysql-bin.000003".into())),
             ]),
         ),
@@ -181,6 +188,77 @@ fn debezium_envelopes_decode_with_connect_and_debezium_types() {
     // `before` is null; `op` and `source` are there for the envelope reader.
     assert_eq!(row.get("before").unwrap().value, Datum::Null);
     assert_eq!(row.get("op").unwrap().value, Datum::Text("c".into()));
+}
+
+/// With envelopes on, `before`, `after` and `source` are read as objects (the form a change
+/// is taken apart in), `source` keeping only the fields the sink reads; the row images hold
+/// the same cells as the struct values a plain reader makes.
+#[test]
+fn an_envelope_reader_takes_row_images_as_objects_and_skips_unread_source_fields() {
+    let null = || Value::Union(0, Box::new(Value::Null));
+    let bytes = wire(
+        ENVELOPE,
+        7,
+        envelope("u", some(row_value(1)), some(row_value(2))),
+    );
+    let Data::Row(plain) = decoder().decode(&bytes).unwrap() else {
+        panic!()
+    };
+    let envelopes = decoder().reading_envelopes();
+    let Data::Row(row) = envelopes.decode(&bytes).unwrap() else {
+        panic!()
+    };
+    let names = |row: &Row| {
+        row.cells
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&row), names(&plain));
+    for image in ["before", "after"] {
+        let (Some(ColumnType::Struct(fields)), Datum::Struct(values)) = (
+            &plain.get(image).unwrap().ty,
+            &plain.get(image).unwrap().value,
+        ) else {
+            panic!("{plain:?}")
+        };
+        let Datum::Object(object) = &row.get(image).unwrap().value else {
+            panic!("{row:?}")
+        };
+        let expected: Vec<Cell> = fields
+            .iter()
+            .zip(values)
+            .map(|((name, ty), value)| Cell {
+                name: name.clone(),
+                ty: Some(ty.clone()),
+                value: value.clone(),
+            })
+            .collect();
+        assert_eq!(object.cells, expected, "{image}");
+    }
+    let Datum::Object(source) = &row.get("source").unwrap().value else {
+        panic!("{row:?}")
+    };
+    assert_eq!(names(source), ["db", "table", "pos", "file"]);
+    assert_eq!(source.get("pos").unwrap().value, Datum::Int(154));
+    // Everything else is as a plain reader has it; a null image stays null.
+    assert_eq!(row.get("op"), plain.get("op"));
+    let bytes = wire(ENVELOPE, 7, envelope("c", null(), some(row_value(3))));
+    let Data::Row(row) = envelopes.decode(&bytes).unwrap() else {
+        panic!()
+    };
+    assert_eq!(row.get("before").unwrap().value, Datum::Null);
+
+    // A skipped field is still checked: bad UTF-8 in `version` fails, naming it.
+    let at = bytes.windows(11).position(|w| w == b"3.0.0.Final").unwrap();
+    let mut bad = bytes.clone();
+    bad[at] = 0xff;
+    let e = envelopes.decode(&bad).unwrap_err().to_string();
+    assert!(e.contains("field `source`: field `version`"), "{e}");
+    // And a record cut anywhere is refused, inside a skipped field too.
+    for len in 5..bytes.len() {
+        assert!(envelopes.decode(&bytes[..len]).is_err(), "cut at {len}");
+    }
 }
 
 #[test]

@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use super::json::{envelope_payload, key_schema, value_schema};
 use super::workload::Change;
 use super::{ChangeEncoder, Names};
-#[cfg(test)]
-use crate::gen::avro::with_id;
-use crate::gen::avro::{register, to_avro, Registered};
+use crate::gen::avro::{register, to_avro, with_id, Registered};
 use crate::gen::GenError;
 
 pub(crate) struct AvroEncoder {
@@ -57,7 +55,6 @@ impl AvroEncoder {
     }
 
     /// An encoder whose schemas have the given ids (key, value, evolved value if any).
-    #[cfg(test)]
     pub(crate) fn with_ids(names: Names, ids: &[u32]) -> Result<Self, GenError> {
         let registered = Self::subjects(&names, ids.len() > 2)
             .into_iter()

@@ -217,6 +217,67 @@ pub(crate) async fn encoder_for(opts: &CdcOptions) -> Result<Box<dyn ChangeEncod
     }
 }
 
+/// Change events encoded without a broker or registry, for the decode benchmark: the key and
+/// value schemas' Avro text (ids 1 and 2) when `format` is Avro, and each message's key and
+/// value (`None`: a tombstone). A fixed clock, so a seed fixes every byte.
+pub struct CdcSample {
+    pub key_schema: Option<String>,
+    pub value_schema: Option<String>,
+    pub messages: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// `keys` snapshot reads, then `count` changes with 20 % updates and 10 % deletes (the
+/// benchmark's mix), encoded as `format`.
+pub fn cdc_sample(
+    format: CdcFormat,
+    keys: u32,
+    count: u64,
+    seed: u64,
+) -> Result<CdcSample, GenError> {
+    let names = Names::for_topic(DEFAULT_SERVER);
+    let (encoder, key_schema, value_schema): (Box<dyn ChangeEncoder>, _, _) = match format {
+        CdcFormat::Json => (Box::new(JsonEncoder::new(names, false)), None, None),
+        CdcFormat::JsonSchema => (Box::new(JsonEncoder::new(names, true)), None, None),
+        CdcFormat::Avro => {
+            let schemas = avro::AvroEncoder::subjects(&names, false);
+            let text = |i: usize| {
+                schemas
+                    .get(i)
+                    .map(|(_, connect)| super::avro::avro_schema(connect).to_string())
+            };
+            let (key, value) = (text(0), text(1));
+            (
+                Box::new(avro::AvroEncoder::with_ids(names, &[1, 2])?),
+                key,
+                value,
+            )
+        }
+    };
+    let mut now = 1_764_700_000_000_000i64;
+    let clock = Box::new(move || {
+        now += 1_000;
+        now
+    });
+    let mut workload = Workload::new(keys, count, seed, clock);
+    if let Some(mix) = Mix::percent(20.0, 10.0) {
+        workload = workload.with_mix(mix);
+    }
+    let messages = workload
+        .map(|m| {
+            let value = match &m {
+                Message::Change { change, .. } => Some(encoder.value(change)),
+                Message::Tombstone { .. } => None,
+            };
+            (encoder.key(m.key()), value)
+        })
+        .collect();
+    Ok(CdcSample {
+        key_schema,
+        value_schema,
+        messages,
+    })
+}
+
 /// The value of a `__debezium.newkey` / `__debezium.oldkey` header: the key struct as Kafka
 /// Connect's default `SimpleHeaderConverter` renders it, whatever the key converter.
 fn key_header_value(id: i32) -> Vec<u8> {
