@@ -91,6 +91,10 @@ fn workload(format: &str, n: usize) -> Workload {
     }
 }
 
+/// The sink's allocator, so the figures are the sink's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
