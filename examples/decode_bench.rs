@@ -6,7 +6,8 @@
 //! `cargo run --release --example decode_bench [N] [json|avro|cdc|cdc-avro]` (defaults 300000
 //! json; json is schemaless, as `scripts/bench.sh`'s append mode; avro is its append-avro
 //! mode's values; cdc is schemaless Debezium creates; cdc-avro is `ducklake-gen cdc --format
-//! avro`'s snapshot of N/10 rows and its changes, 20 % updates and 10 % deletes)
+//! avro`'s snapshot of N/10 rows and its changes, 20 % updates and 10 % deletes;
+//! cdc-json-schema is the same with `--format json-schema`)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 use std::time::Instant;
@@ -87,7 +88,31 @@ fn workload(format: &str, n: usize) -> Workload {
                 value_schema: Some((2, parse(sample.value_schema))),
             }
         }
-        other => panic!("unknown format {other}: json, avro, cdc or cdc-avro"),
+        // The same changes through `JsonConverter` with schemas (Debezium's tutorial setup).
+        "cdc-json-schema" => {
+            let sample = cdc_sample(
+                CdcFormat::JsonSchema,
+                (n / 10) as u32,
+                (n - n / 10) as u64,
+                1,
+            )
+            .unwrap();
+            let json = Converter::Json {
+                schemas_enable: true,
+            };
+            Workload {
+                key_converter: json,
+                value_converter: json,
+                messages: sample
+                    .messages
+                    .into_iter()
+                    .map(|(k, v)| (Some(k), v))
+                    .collect(),
+                key_schema: None,
+                value_schema: None,
+            }
+        }
+        other => panic!("unknown format {other}: json, avro, cdc, cdc-avro or cdc-json-schema"),
     }
 }
 

@@ -35,9 +35,35 @@ pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
 
 /// Serves requests until the task is dropped.
 pub async fn serve(listener: TcpListener, worker: Arc<Worker>) {
-    if let Err(e) = axum::serve(listener, router(worker)).await {
+    // Trimmed before routing: a route layer would run after the router had matched.
+    let app = tower::ServiceExt::map_request(router(worker), trim_trailing_slash);
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "http listener stopped");
     }
+}
+
+/// `/connectors/` is `/connectors`, as in Kafka Connect (whose REST resources match either),
+/// and as Debezium's tutorial calls it (`curl … localhost:8083/connectors/`).
+fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(pq) = path_and_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
 }
 
 /// Every route, with Connect-shaped errors for the rest.

@@ -171,6 +171,16 @@ fn every_route_answers_in_connect_shapes_and_never_shows_a_secret() {
 
     let (s, _, body) = call("GET", "/connectors");
     assert_eq!((s, json_of(&body)), (200, json!([name])));
+    // With a trailing slash too, as Debezium's tutorial calls it.
+    let (s, _, body) = call("GET", "/connectors/");
+    assert_eq!((s, json_of(&body)), (200, json!([name])));
+    let (s, _, body) = call("GET", &format!("/connectors/{name}/status/"));
+    assert_eq!((s, json_of(&body)["name"].clone()), (200, json!(name)));
+    let (_, _, body) = call("GET", "/connectors/?expand=status");
+    assert_eq!(
+        json_of(&body)[name]["status"]["connector"]["state"],
+        "RUNNING"
+    );
     let (_, _, body) = call("GET", "/connectors?expand=status");
     let expanded = json_of(&body);
     assert_eq!(expanded[name]["status"]["name"], name);

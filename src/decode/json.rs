@@ -26,6 +26,8 @@ pub struct JsonDecoder {
     envelopes: bool,
     names: NameCache,
     schemas: crate::FastMap<Box<str>, Arc<ConnectSchema>>,
+    /// The last message's schema text and its parsed form: see [`same_schema`].
+    last: Option<(Box<str>, Arc<ConnectSchema>)>,
 }
 
 impl JsonDecoder {
@@ -35,6 +37,7 @@ impl JsonDecoder {
             envelopes: false,
             names: NameCache::default(),
             schemas: crate::FastMap::default(),
+            last: None,
         }
     }
 
@@ -57,6 +60,17 @@ impl JsonDecoder {
     }
 
     fn decode_envelope(&mut self, bytes: &[u8]) -> Result<Data, DecodeError> {
+        if let Some((schema, payload)) = self
+            .last
+            .as_ref()
+            .and_then(|(text, schema)| Some((schema, same_schema(bytes, text)?)))
+        {
+            match schema.payload_data(payload) {
+                // Not JSON after all: the full parse says where.
+                Err(DecodeError::NotJson(_)) => {}
+                read => return read,
+            }
+        }
         #[derive(serde::Deserialize)]
         struct Envelope<'a> {
             #[serde(borrow)]
@@ -93,13 +107,19 @@ impl JsonDecoder {
         let (Some(schema), Some(payload)) = (env.schema, env.payload) else {
             return Err(not_envelope());
         };
+        let schema_text = schema.get();
         let Some(payload) = payload else {
             return Ok(Data::Null);
         };
-        let payload: Value =
-            serde_json::from_str(payload.get()).map_err(|e| DecodeError::NotJson(e.to_string()))?;
         let schema = self.schema(schema)?;
-        schema.to_data(payload)
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(text, _)| **text != *schema_text)
+        {
+            self.last = Some((schema_text.into(), schema.clone()));
+        }
+        schema.payload_data(payload.get())
     }
 
     fn schema(&mut self, raw: &RawValue) -> Result<Arc<ConnectSchema>, DecodeError> {
@@ -117,6 +137,23 @@ impl JsonDecoder {
         self.schemas.insert(raw.get().into(), schema.clone());
         Ok(schema)
     }
+}
+
+/// The payload text of `bytes` if they are `{"schema":<text>,"payload":<payload>}` (trailing
+/// whitespace allowed), as Kafka Connect's `JsonConverter` writes every message: a topic's
+/// messages repeat one schema byte for byte, so comparing its text with the last message's
+/// replaces scanning it as JSON, which was half of a Debezium event's decode. Other spacing
+/// or key order, or another schema, is `None`; so is a payload that then turns out not to be
+/// one JSON value (extra keys, a missing brace): the full parse reads or reports those
+/// exactly as before.
+fn same_schema<'b>(bytes: &'b [u8], text: &str) -> Option<&'b str> {
+    let payload = bytes
+        .strip_prefix(b"{\"schema\":")?
+        .strip_prefix(text.as_bytes())?
+        .strip_prefix(b",\"payload\":")?
+        .trim_ascii_end()
+        .strip_suffix(b"}")?;
+    std::str::from_utf8(payload).ok()
 }
 
 /// A Connect schema (the `schema` half of a `schemas.enable=true` message), resolved to the
@@ -226,40 +263,6 @@ impl ConnectSchema {
             keys,
             column,
         })
-    }
-
-    /// A payload under this schema: a row for structs, a single cell otherwise.
-    pub fn to_data(&self, payload: Value) -> Result<Data, DecodeError> {
-        if self.base == Base::Struct && matches!(self.column, ColumnType::Struct(_)) {
-            let Value::Object(mut obj) = payload else {
-                return Err(DecodeError::Shape(format!(
-                    "payload must be an object for a struct schema, got {}",
-                    kind(&payload)
-                )));
-            };
-            let mut cells = Vec::with_capacity(self.fields.len());
-            for (name, schema) in &self.fields {
-                let raw = obj.remove(name.as_str()).unwrap_or(Value::Null);
-                let value = schema.value(&raw).map_err(|message| DecodeError::Field {
-                    field: name.to_string(),
-                    message,
-                })?;
-                cells.push(Cell {
-                    name: name.clone(),
-                    ty: Some(schema.column.clone()),
-                    value,
-                });
-            }
-            return Ok(Data::Row(Row { cells }));
-        }
-        let value = self
-            .value(&payload)
-            .map_err(|m| DecodeError::Shape(m.to_string()))?;
-        Ok(Data::Scalar(Cell {
-            name: Name::default(),
-            ty: Some(self.column.clone()),
-            value,
-        }))
     }
 
     /// One value under this schema.
@@ -421,6 +424,208 @@ impl ConnectSchema {
         } else {
             self.value(v)
         }
+    }
+}
+
+/// A payload under its schema, read straight from its JSON text: a struct's fields are
+/// matched to the schema's as they are parsed, with no `Value` tree (an object map and an
+/// owned key per field) in between. Leaves still go through [`ConnectSchema::value`], so a
+/// value means what it meant before, and errors are reported as before: JSON syntax first,
+/// then the first field in schema order that does not fit.
+impl ConnectSchema {
+    pub fn payload_data(&self, text: &str) -> Result<Data, DecodeError> {
+        use serde::de::DeserializeSeed;
+        let not_json = |e: serde_json::Error| DecodeError::NotJson(e.to_string());
+        let mut de = serde_json::Deserializer::from_str(text);
+        if !self.is_struct_row() {
+            let payload: Value = serde::Deserialize::deserialize(&mut de).map_err(not_json)?;
+            de.end().map_err(not_json)?;
+            if payload.is_null() {
+                return Ok(Data::Null);
+            }
+            let value = self
+                .value(&payload)
+                .map_err(|m| DecodeError::Shape(m.to_string()))?;
+            return Ok(Data::Scalar(Cell {
+                name: Name::default(),
+                ty: Some(self.column.clone()),
+                value,
+            }));
+        }
+        let read = StructSeed(self).deserialize(&mut de).map_err(not_json)?;
+        de.end().map_err(not_json)?;
+        let values = match read {
+            StructRead::Null => return Ok(Data::Null),
+            StructRead::Not(kind) => {
+                return Err(DecodeError::Shape(format!(
+                    "payload must be an object for a struct schema, got {kind}"
+                )))
+            }
+            StructRead::Fields(values) => values,
+        };
+        let mut cells = Vec::with_capacity(self.fields.len());
+        for ((name, schema), value) in self.fields.iter().zip(values) {
+            let value = value.map_err(|message| DecodeError::Field {
+                field: name.to_string(),
+                message,
+            })?;
+            cells.push(Cell {
+                name: name.clone(),
+                ty: Some(schema.column.clone()),
+                value,
+            });
+        }
+        Ok(Data::Row(Row { cells }))
+    }
+
+    /// A payload of this schema is a row: a struct with a STRUCT column type.
+    fn is_struct_row(&self) -> bool {
+        self.base == Base::Struct && matches!(self.column, ColumnType::Struct(_))
+    }
+
+    /// Values of this schema are read field by field ([`StructSeed`]), as [`value`](Self::value)
+    /// reads an object.
+    fn reads_fields(&self) -> bool {
+        self.base == Base::Struct && self.logical == Logical::Plain && !self.fields.is_empty()
+    }
+}
+
+/// A struct value as read from JSON: its fields' values in schema order (each converted, or
+/// the message of why not), or what else was there.
+enum StructRead {
+    Null,
+    Not(&'static str),
+    Fields(Vec<Result<Datum, String>>),
+}
+
+struct StructSeed<'s>(&'s ConnectSchema);
+
+impl<'de> serde::de::DeserializeSeed<'de> for StructSeed<'_> {
+    type Value = StructRead;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<StructRead, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StructSeed<'_> {
+    type Value = StructRead;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<StructRead, E> {
+        Ok(StructRead::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<StructRead, E> {
+        Ok(StructRead::Not("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<StructRead, E> {
+        Ok(StructRead::Not("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<StructRead, E> {
+        Ok(StructRead::Not("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<StructRead, E> {
+        Ok(StructRead::Not("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<StructRead, E> {
+        Ok(StructRead::Not("a string"))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StructRead, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(StructRead::Not("an array"))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StructRead, A::Error> {
+        let fields = &self.0.fields;
+        let mut read: Vec<Option<Result<Datum, String>>> = Vec::new();
+        read.resize_with(fields.len(), || None);
+        let mut next = 0;
+        while let Some(i) = map.next_key_seed(FieldSeed { fields, next })? {
+            match i {
+                Some(i) => {
+                    // A repeated key: the last value wins, as in a parsed object.
+                    read[i] = Some(map.next_value_seed(ValueSeed(&fields[i].1))?);
+                    next = i + 1;
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(StructRead::Fields(
+            fields
+                .iter()
+                .zip(read)
+                .map(|((_, schema), r)| r.unwrap_or_else(|| schema.value(&Value::Null)))
+                .collect(),
+        ))
+    }
+}
+
+/// A key of a struct's object: the index of the schema field it names (the one after the last
+/// field is tried first), `None` for a key the schema does not have.
+struct FieldSeed<'s> {
+    fields: &'s [(Name, ConnectSchema)],
+    next: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldSeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        if self
+            .fields
+            .get(self.next)
+            .is_some_and(|(n, _)| n.as_str() == key)
+        {
+            return Ok(Some(self.next));
+        }
+        Ok(self.fields.iter().position(|(n, _)| n.as_str() == key))
+    }
+}
+
+/// One value under its schema: a struct field by field, anything else parsed as a JSON value
+/// and converted by [`ConnectSchema::value`].
+struct ValueSeed<'s>(&'s ConnectSchema);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Result<Datum, String>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Result<Datum, String>, D::Error> {
+        let schema = self.0;
+        if schema.reads_fields() {
+            return Ok(match StructSeed(schema).deserialize(d)? {
+                StructRead::Null => schema.value(&Value::Null),
+                StructRead::Not(kind) => Err(format!("expected an object, got {kind}")),
+                StructRead::Fields(values) => schema
+                    .fields
+                    .iter()
+                    .zip(values)
+                    .map(|((name, _), v)| v.map_err(|m| format!("field `{name}`: {m}")))
+                    .collect::<Result<_, _>>()
+                    .map(Datum::Struct),
+            });
+        }
+        let v: Value = serde::Deserialize::deserialize(d)?;
+        Ok(match v {
+            // The common case, without copying the text again.
+            Value::String(s) if schema.base == Base::String && schema.logical == Logical::Plain => {
+                Ok(Datum::Text(s))
+            }
+            v => schema.value(&v),
+        })
     }
 }
 
@@ -1045,6 +1250,172 @@ mod tests {
         assert!(e.to_string().contains("schemas.enable=false"), "{e}");
         let e = d.decode(b"{oops").unwrap_err();
         assert!(matches!(e, DecodeError::NotJson(_)), "{e}");
+    }
+
+    /// A message repeating the last one's schema text is read by comparing it (no JSON scan
+    /// of the schema): every message decodes, or fails with the same error, as it does on a
+    /// decoder that has seen nothing before it.
+    #[test]
+    fn a_repeated_schema_decodes_as_a_first_message_does() {
+        let schema = r#"{"type":"struct","fields":[{"field":"id","type":"int8","optional":false},{"field":"s","type":"string","optional":true}]}"#;
+        let other =
+            r#"{"type":"struct","fields":[{"field":"id","type":"int64","optional":false}]}"#;
+        let with = |schema: &str, rest: &str| format!(r#"{{"schema":{schema},"payload":{rest}"#);
+        let messages = [
+            with(schema, r#"{"id":1,"s":"a"}}"#),
+            // The same schema: each of these takes the comparison.
+            with(schema, r#"{"id":2,"s":"b\"}"}}"#),
+            with(schema, "null}"),
+            with(schema, "{\"id\":3}}  \n"),
+            with(schema, r#" {"id":4,"s":null} }"#),
+            with(schema, r#"{"id":300}}"#),
+            with(schema, r#"{"id":5}"#),
+            with(schema, "null"),
+            with(schema, r#"{"id":6},"payload":{"id":7}}"#),
+            with(schema, r#"{"id":8},"extra":1}"#),
+            with(schema, r#"{"id":9}}}"#),
+            with(schema, r#"{"id":10,"s":"\ud800"}}"#),
+            with(schema, "{\"id\":11,\"s\":\"\u{e9}\"}}"),
+            format!(r#"{{"schema":{schema},"payload":{{"id":12}},"schema":{other}}}"#),
+            format!(r#"{{"schema":{schema}}}"#),
+            format!(r#"{{"schema": {schema},"payload":{{"id":13}}}}"#),
+            // Another schema, then the first again.
+            with(other, r#"{"id":14}}"#),
+            with(schema, r#"{"id":15}}"#),
+        ];
+        let mut bytes: Vec<Vec<u8>> = messages.iter().map(|m| m.clone().into_bytes()).collect();
+        // Invalid UTF-8 inside the payload.
+        let mut bad = with(schema, r#"{"id":16,"s":"xx"}}"#).into_bytes();
+        let at = bad.len() - 4;
+        bad[at] = 0xff;
+        bytes.push(bad);
+        let mut seen = JsonDecoder::new(true);
+        let mut oks = 0;
+        for message in &bytes {
+            let fresh = JsonDecoder::new(true).decode(message);
+            let repeated = seen.decode(message);
+            oks += usize::from(fresh.is_ok());
+            assert_eq!(
+                format!("{repeated:?}"),
+                format!("{fresh:?}"),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+        }
+        // Both kinds were there: messages that decode and messages that fail.
+        assert!(oks > 5 && oks < bytes.len() - 3, "{oks} of {}", bytes.len());
+    }
+
+    /// The payload as a parsed `serde_json::Value`, converted field by field: how payloads
+    /// were read before the field-by-field reader, kept here as its reference.
+    fn via_value(schema: &ConnectSchema, text: &str) -> Result<Data, DecodeError> {
+        let payload: Value =
+            serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        if payload.is_null() {
+            return Ok(Data::Null);
+        }
+        if !schema.is_struct_row() {
+            let value = schema
+                .value(&payload)
+                .map_err(|m| DecodeError::Shape(m.to_string()))?;
+            return Ok(Data::Scalar(Cell {
+                name: Name::default(),
+                ty: Some(schema.column.clone()),
+                value,
+            }));
+        }
+        let Value::Object(mut obj) = payload else {
+            return Err(DecodeError::Shape(format!(
+                "payload must be an object for a struct schema, got {}",
+                kind(&payload)
+            )));
+        };
+        let mut cells = Vec::new();
+        for (name, s) in &schema.fields {
+            let raw = obj.remove(name.as_str()).unwrap_or(Value::Null);
+            let value = s.value(&raw).map_err(|message| DecodeError::Field {
+                field: name.to_string(),
+                message,
+            })?;
+            cells.push(Cell {
+                name: name.clone(),
+                ty: Some(s.column.clone()),
+                value,
+            });
+        }
+        Ok(Data::Row(Row { cells }))
+    }
+
+    #[test]
+    fn payloads_read_field_by_field_as_a_parsed_value_reads() {
+        let schema: Value = serde_json::from_str(
+            r#"{"type":"struct","fields":[
+            {"field":"id","type":"int8","optional":false},
+            {"field":"s","type":"string","optional":true},
+            {"field":"d","type":"int32","optional":false,"default":7},
+            {"field":"amount","type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}},
+            {"field":"tags","type":"array","items":{"type":"int32"},"optional":true},
+            {"field":"inner","type":"struct","optional":true,"fields":[
+                {"field":"zip","type":"string","optional":false},
+                {"field":"deep","type":"struct","optional":true,"fields":[{"field":"x","type":"int16","optional":false}]}]},
+            {"field":"req","type":"struct","optional":false,"fields":[{"field":"y","type":"boolean","optional":true}]},
+            {"field":"n","type":"struct","name":"io.debezium.data.VariableScaleDecimal","optional":true,"fields":[{"field":"scale","type":"int32"},{"field":"value","type":"bytes"}]},
+            {"field":"empty","type":"struct","optional":true,"fields":[]}]}"#,
+        )
+        .unwrap();
+        let schema = ConnectSchema::parse(&schema).unwrap();
+        let payloads = [
+            r#"{"id":1,"s":"a","d":2,"amount":"MDk=","tags":[1,null],"inner":{"zip":"z","deep":{"x":3}},"req":{"y":true},"n":{"scale":1,"value":"/w=="},"empty":{"q":[1]}}"#,
+            r#"{"req":{}}"#,
+            r#"{"id":1,"req":{"y":null},"d":null}"#,
+            r#"{"req":{"y":1},"id":1}"#,
+            r#"{"id":300,"s":5,"req":{}}"#,
+            r#"{"s":5,"id":300,"req":{}}"#,
+            r#"{"id":1,"s":5,"req":{}}"#,
+            r#"{"id":1,"req":{},"inner":{"deep":{"x":1}}}"#,
+            r#"{"id":1,"req":{},"inner":{"zip":"z","deep":{"x":99999}}}"#,
+            r#"{"id":1,"req":{},"inner":[1,2]}"#,
+            r#"{"id":1,"req":{},"inner":"text"}"#,
+            r#"{"id":1,"req":null}"#,
+            r#"{"id":1}"#,
+            r#"{"id":1,"id":2,"req":{},"unknown":{"a":[1,{"b":2}]}}"#,
+            r#"{"id":2,"s":"x","s":"y","req":{"y":false,"y":true}}"#,
+            r#"{"id":1,"req":{},"tags":[1,"x"]}"#,
+            r#"{"id":1,"req":{},"amount":"not base64!"}"#,
+            r#"{"id":1,"req":{},"n":{"scale":"x"}}"#,
+            r#"{"s":"\u00e9\n","id":1,"req":{}}"#,
+            r#"{"id":1,"req":{},"inner":{"zip":"z"}"#,
+            r#"{"id":1,"req":{}} x"#,
+            r#"{"id":1,"req":{},}"#,
+            "null",
+            " null ",
+            "[1]",
+            "3",
+            "\"x\"",
+            "true",
+            "",
+        ];
+        let mut oks = 0;
+        for text in payloads {
+            let read = schema.payload_data(text);
+            oks += usize::from(read.is_ok());
+            assert_eq!(
+                format!("{read:?}"),
+                format!("{:?}", via_value(&schema, text)),
+                "{text}"
+            );
+        }
+        assert!(oks > 5 && oks < payloads.len() - 5, "{oks}");
+        // A schema that is not a struct reads its payload as one value.
+        let int: Value = serde_json::from_str(r#"{"type":"int16","optional":true}"#).unwrap();
+        let int = ConnectSchema::parse(&int).unwrap();
+        for text in ["5", "null", "70000", "\"5\"", "{}", "5 5"] {
+            assert_eq!(
+                format!("{:?}", int.payload_data(text)),
+                format!("{:?}", via_value(&int, text)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
