@@ -41,11 +41,13 @@ impl JsonDecoder {
         }
     }
 
-    /// Values may be Debezium change events. A schemaless object with `before` or `after` and
-    /// `source` fields is one (or is rejected as a malformed one: see `debezium::classify`),
-    /// so when its `source` comes after a `before` or `after` among its first two fields (as
-    /// Debezium writes them), only the fields of that block the sink reads are kept; the
-    /// rest are skipped while parsing, not decoded into cells and dropped.
+    /// Values may be Debezium change events. An object with `before` or `after` and `source`
+    /// fields is one (or is rejected as a malformed one: see `debezium::classify`), never a
+    /// row. So, schemaless, when its `source` comes after a `before` or `after` among its
+    /// first two fields (as Debezium writes them), only the fields of that block the sink
+    /// reads are kept; the rest are skipped while parsing, not decoded into cells and
+    /// dropped. With schemas, an envelope schema's `before`, `after` and `source` are read as
+    /// objects, `source` trimmed the same way ([`ConnectSchema::payload_data`]).
     pub fn reading_envelopes(mut self) -> Self {
         self.envelopes = true;
         self
@@ -65,7 +67,7 @@ impl JsonDecoder {
             .as_ref()
             .and_then(|(text, schema)| Some((schema, same_schema(bytes, text)?)))
         {
-            match schema.payload_data(payload) {
+            match schema.payload_data(payload, self.envelopes) {
                 // Not JSON after all: the full parse says where.
                 Err(DecodeError::NotJson(_)) => {}
                 read => return read,
@@ -119,7 +121,7 @@ impl JsonDecoder {
         {
             self.last = Some((schema_text.into(), schema.clone()));
         }
-        schema.payload_data(payload.get())
+        schema.payload_data(payload.get(), self.envelopes)
     }
 
     fn schema(&mut self, raw: &RawValue) -> Result<Arc<ConnectSchema>, DecodeError> {
@@ -433,7 +435,11 @@ impl ConnectSchema {
 /// value means what it meant before, and errors are reported as before: JSON syntax first,
 /// then the first field in schema order that does not fit.
 impl ConnectSchema {
-    pub fn payload_data(&self, text: &str) -> Result<Data, DecodeError> {
+    /// With `envelopes`, a Debezium envelope's `before`, `after` and `source` are read as
+    /// objects (cells, the form `debezium::classify` takes them in) instead of struct values,
+    /// and the `source` fields the sink does not read are skipped; see
+    /// [`JsonDecoder::reading_envelopes`] for why that is safe.
+    pub fn payload_data(&self, text: &str, envelopes: bool) -> Result<Data, DecodeError> {
         use serde::de::DeserializeSeed;
         let not_json = |e: serde_json::Error| DecodeError::NotJson(e.to_string());
         let mut de = serde_json::Deserializer::from_str(text);
@@ -452,7 +458,14 @@ impl ConnectSchema {
                 value,
             }));
         }
-        let read = StructSeed(self).deserialize(&mut de).map_err(not_json)?;
+        let fields = if envelopes && self.is_envelope() {
+            Fields::Envelope
+        } else {
+            Fields::All
+        };
+        let read = StructSeed(self, fields)
+            .deserialize(&mut de)
+            .map_err(not_json)?;
         de.end().map_err(not_json)?;
         let values = match read {
             StructRead::Null => return Ok(Data::Null),
@@ -488,6 +501,33 @@ impl ConnectSchema {
     fn reads_fields(&self) -> bool {
         self.base == Base::Struct && self.logical == Logical::Plain && !self.fields.is_empty()
     }
+
+    /// A Debezium envelope's: struct fields `source` and `before` or `after`.
+    fn is_envelope(&self) -> bool {
+        let has = |name: &str| {
+            self.fields
+                .iter()
+                .any(|(n, s)| n.as_str() == name && s.reads_fields())
+        };
+        has("source") && (has("before") || has("after"))
+    }
+}
+
+/// Which fields of a struct [`StructSeed`] reads, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fields {
+    /// Every field, as a value of its schema.
+    All,
+    /// A change event's: `before`, `after` and `source` as objects ([`ObjectSeed`]).
+    Envelope,
+    /// A `source` block's: only [`SOURCE_FIELDS`]; the others are skipped unread.
+    Source,
+}
+
+impl Fields {
+    fn keeps(self, name: &str) -> bool {
+        self != Self::Source || SOURCE_FIELDS.contains(&name)
+    }
 }
 
 /// A struct value as read from JSON: its fields' values in schema order (each converted, or
@@ -498,7 +538,7 @@ enum StructRead {
     Fields(Vec<Result<Datum, String>>),
 }
 
-struct StructSeed<'s>(&'s ConnectSchema);
+struct StructSeed<'s>(&'s ConnectSchema, Fields);
 
 impl<'de> serde::de::DeserializeSeed<'de> for StructSeed<'_> {
     type Value = StructRead;
@@ -536,27 +576,39 @@ impl<'de> serde::de::Visitor<'de> for StructSeed<'_> {
         Ok(StructRead::Not("an array"))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StructRead, A::Error> {
-        let fields = &self.0.fields;
+        let (fields, which) = (&self.0.fields, self.1);
         let mut read: Vec<Option<Result<Datum, String>>> = Vec::new();
         read.resize_with(fields.len(), || None);
         let mut next = 0;
         while let Some(i) = map.next_key_seed(FieldSeed { fields, next })? {
-            match i {
-                Some(i) => {
-                    // A repeated key: the last value wins, as in a parsed object.
-                    read[i] = Some(map.next_value_seed(ValueSeed(&fields[i].1))?);
-                    next = i + 1;
+            let Some(i) = i.filter(|i| which.keeps(&fields[*i].0)) else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            };
+            let (name, schema) = &fields[i];
+            let value = match (which, name.as_str()) {
+                (Fields::Envelope, "before" | "after") => {
+                    map.next_value_seed(ObjectSeed(schema, Fields::All))?
                 }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                (Fields::Envelope, "source") => {
+                    map.next_value_seed(ObjectSeed(schema, Fields::Source))?
                 }
-            }
+                _ => map.next_value_seed(ValueSeed(schema))?,
+            };
+            // A repeated key: the last value wins, as in a parsed object.
+            read[i] = Some(value);
+            next = i + 1;
         }
         Ok(StructRead::Fields(
             fields
                 .iter()
                 .zip(read)
-                .map(|((_, schema), r)| r.unwrap_or_else(|| schema.value(&Value::Null)))
+                .map(|((name, schema), r)| match r {
+                    Some(r) => r,
+                    None if which.keeps(name) => schema.value(&Value::Null),
+                    // Unread, so never a cell.
+                    None => Ok(Datum::Null),
+                })
                 .collect(),
         ))
     }
@@ -594,6 +646,40 @@ impl<'de> serde::de::Visitor<'de> for FieldSeed<'_> {
     }
 }
 
+/// A struct read as an object: a row of cells (those `Fields` keeps), not a struct value.
+struct ObjectSeed<'s>(&'s ConnectSchema, Fields);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = Result<Datum, String>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Result<Datum, String>, D::Error> {
+        let (schema, which) = (self.0, self.1);
+        Ok(match StructSeed(schema, which).deserialize(d)? {
+            StructRead::Null => schema.value(&Value::Null),
+            StructRead::Not(kind) => Err(format!("expected an object, got {kind}")),
+            StructRead::Fields(values) => {
+                let mut cells = Vec::with_capacity(values.len());
+                for ((name, field), value) in schema.fields.iter().zip(values) {
+                    if !which.keeps(name) {
+                        continue;
+                    }
+                    match value {
+                        Ok(value) => cells.push(Cell {
+                            name: name.clone(),
+                            ty: Some(field.column.clone()),
+                            value,
+                        }),
+                        Err(m) => return Ok(Err(format!("field `{name}`: {m}"))),
+                    }
+                }
+                Ok(Datum::Object(Row { cells }))
+            }
+        })
+    }
+}
+
 /// One value under its schema: a struct field by field, anything else parsed as a JSON value
 /// and converted by [`ConnectSchema::value`].
 struct ValueSeed<'s>(&'s ConnectSchema);
@@ -606,7 +692,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
     ) -> Result<Result<Datum, String>, D::Error> {
         let schema = self.0;
         if schema.reads_fields() {
-            return Ok(match StructSeed(schema).deserialize(d)? {
+            return Ok(match StructSeed(schema, Fields::All).deserialize(d)? {
                 StructRead::Null => schema.value(&Value::Null),
                 StructRead::Not(kind) => Err(format!("expected an object, got {kind}")),
                 StructRead::Fields(values) => schema
@@ -1397,7 +1483,7 @@ mod tests {
         ];
         let mut oks = 0;
         for text in payloads {
-            let read = schema.payload_data(text);
+            let read = schema.payload_data(text, false);
             oks += usize::from(read.is_ok());
             assert_eq!(
                 format!("{read:?}"),
@@ -1411,11 +1497,94 @@ mod tests {
         let int = ConnectSchema::parse(&int).unwrap();
         for text in ["5", "null", "70000", "\"5\"", "{}", "5 5"] {
             assert_eq!(
-                format!("{:?}", int.payload_data(text)),
+                format!("{:?}", int.payload_data(text, false)),
                 format!("{:?}", via_value(&int, text)),
                 "{text}"
             );
         }
+    }
+
+    /// With schemas and envelopes on, an envelope's `before`/`after` are read as objects
+    /// holding the cells of the struct values a plain reader makes, and its `source` keeps
+    /// only the fields the sink reads.
+    #[test]
+    fn a_schemad_envelope_reads_its_row_images_as_objects() {
+        let row_schema = r#"{"type":"struct","optional":true,"name":"s.Value","fields":[
+            {"field":"id","type":"int32","optional":false},
+            {"field":"at","type":"int64","name":"io.debezium.time.MicroTimestamp","optional":true},
+            {"field":"addr","type":"struct","optional":true,"fields":[{"field":"zip","type":"string","optional":true}]}]}"#;
+        let schema = format!(
+            r#"{{"type":"struct","name":"s.Envelope","fields":[
+            {{"field":"before",{r}}},{{"field":"after",{r}}},
+            {{"field":"source","type":"struct","optional":false,"fields":[
+                {{"field":"version","type":"string","optional":false}},
+                {{"field":"db","type":"string","optional":false}},
+                {{"field":"snapshot","type":"string","optional":true,"name":"io.debezium.data.Enum"}},
+                {{"field":"pos","type":"int64","optional":false}},
+                {{"field":"row","type":"int32","optional":false}},
+                {{"field":"table","type":"string","optional":true}}]}},
+            {{"field":"op","type":"string","optional":false}}]}}"#,
+            r = row_schema.trim_start_matches('{').trim_end_matches('}')
+        );
+        let event = |before: &str, after: &str| {
+            format!(
+                r#"{{"schema":{schema},"payload":{{"before":{before},"after":{after},"source":{{"version":"3.0","db":"inv","snapshot":"false","pos":154,"row":0,"table":"users"}},"op":"u"}}}}"#
+            )
+        };
+        let image = r#"{"id":1,"at":5,"addr":{"zip":"9"}}"#;
+        let message = event(image, r#"{"id":2,"addr":null}"#);
+        let Data::Row(plain) = JsonDecoder::new(true).decode(message.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let mut envelopes = JsonDecoder::new(true).reading_envelopes();
+        for _ in 0..2 {
+            let Data::Row(row) = envelopes.decode(message.as_bytes()).unwrap() else {
+                panic!()
+            };
+            for image in ["before", "after"] {
+                let (Some(ColumnType::Struct(fields)), Datum::Struct(values)) = (
+                    &plain.get(image).unwrap().ty,
+                    &plain.get(image).unwrap().value,
+                ) else {
+                    panic!("{plain:?}")
+                };
+                let expected: Vec<Cell> = fields
+                    .iter()
+                    .zip(values)
+                    .map(|((name, ty), value)| Cell {
+                        name: name.clone(),
+                        ty: Some(ty.clone()),
+                        value: value.clone(),
+                    })
+                    .collect();
+                assert_eq!(
+                    row.get(image).unwrap().value,
+                    Datum::Object(Row { cells: expected }),
+                    "{image}"
+                );
+            }
+            let Datum::Object(source) = &row.get("source").unwrap().value else {
+                panic!("{row:?}")
+            };
+            let names: Vec<&str> = source.cells.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, ["db", "pos", "table"]);
+            assert_eq!(row.get("op"), plain.get("op"));
+        }
+        // A null image is null; a bad value in an image still names its field.
+        let Data::Row(row) = envelopes.decode(event("null", image).as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(row.get("before").unwrap().value, Datum::Null);
+        let e = envelopes
+            .decode(event(r#"{"id":"x"}"#, image).as_bytes())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            JsonDecoder::new(true)
+                .decode(event(r#"{"id":"x"}"#, image).as_bytes())
+                .unwrap_err()
+                .to_string()
+        );
     }
 
     #[test]
