@@ -48,9 +48,11 @@ pub async fn serve(listener: TcpListener, worker: Arc<Worker>) {
 fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
     let uri = request.uri();
     let path = uri.path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/');
-        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    // One slash, as Connect tolerates: `/connectors//` stays an unknown path.
+    if let Some(trimmed) = path
+        .strip_suffix('/')
+        .filter(|t| !t.is_empty() && !t.ends_with('/'))
+    {
         let path_and_query = match uri.query() {
             Some(query) => format!("{trimmed}?{query}"),
             None => trimmed.to_owned(),

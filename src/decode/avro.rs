@@ -84,22 +84,29 @@ fn envelope_plan(node: &Node) -> Option<Node> {
     // A plain record, or an optional one, read as an object keeping the fields `keep` allows.
     fn object(node: &Node, keep: &dyn Fn(&str) -> bool) -> Node {
         let kind = match &node.kind {
-            Kind::Record(fields) if node.logical == Logical::Plain => Kind::Object(
-                fields
-                    .iter()
-                    .map(|(name, field)| {
-                        let field = if keep(name) {
-                            field.clone()
-                        } else {
-                            Node {
-                                kind: Kind::Skip(Box::new(field.clone())),
-                                ..field.clone()
-                            }
-                        };
-                        (name.clone(), field)
-                    })
-                    .collect(),
-            ),
+            // As `debezium::nested_row` takes a struct apart: a record of no fields (a JSON
+            // column) stays as it is, to be refused there.
+            Kind::Record(fields)
+                if node.logical == Logical::Plain
+                    && matches!(node.column, ColumnType::Struct(_)) =>
+            {
+                Kind::Object(
+                    fields
+                        .iter()
+                        .map(|(name, field)| {
+                            let field = if keep(name) {
+                                field.clone()
+                            } else {
+                                Node {
+                                    kind: Kind::Skip(Box::new(field.clone())),
+                                    ..field.clone()
+                                }
+                            };
+                            (name.clone(), field)
+                        })
+                        .collect(),
+                )
+            }
             Kind::Optional { inner, null_branch } => Kind::Optional {
                 inner: Box::new(object(inner, keep)),
                 null_branch: *null_branch,

@@ -113,7 +113,17 @@ impl JsonDecoder {
         let Some(payload) = payload else {
             return Ok(Data::Null);
         };
-        let schema = self.schema(schema)?;
+        let schema = match self.schema(schema) {
+            Ok(schema) => schema,
+            // A payload that is not JSON is reported first, as when it was parsed before the
+            // schema (the envelope's parse lets lone surrogates and huge numbers through).
+            Err(e) => {
+                return Err(match serde_json::from_str::<Value>(payload.get()) {
+                    Err(j) => DecodeError::NotJson(j.to_string()),
+                    Ok(_) => e,
+                })
+            }
+        };
         if self
             .last
             .as_ref()
@@ -152,9 +162,13 @@ fn same_schema<'b>(bytes: &'b [u8], text: &str) -> Option<&'b str> {
     let payload = bytes
         .strip_prefix(b"{\"schema\":")?
         .strip_prefix(text.as_bytes())?
-        .strip_prefix(b",\"payload\":")?
-        .trim_ascii_end()
-        .strip_suffix(b"}")?;
+        .strip_prefix(b",\"payload\":")?;
+    // JSON's whitespace only (`trim_ascii_end` would take a form feed too).
+    let end = payload
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .map_or(0, |i| i + 1);
+    let payload = payload[..end].strip_suffix(b"}")?;
     std::str::from_utf8(payload).ok()
 }
 
@@ -572,7 +586,7 @@ impl<'de> serde::de::Visitor<'de> for StructSeed<'_> {
         Ok(StructRead::Not("a string"))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StructRead, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Checked)?.is_some() {}
         Ok(StructRead::Not("an array"))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StructRead, A::Error> {
@@ -582,15 +596,17 @@ impl<'de> serde::de::Visitor<'de> for StructSeed<'_> {
         let mut next = 0;
         while let Some(i) = map.next_key_seed(FieldSeed { fields, next })? {
             let Some(i) = i.filter(|i| which.keeps(&fields[*i].0)) else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value_seed(Checked)?;
                 continue;
             };
             let (name, schema) = &fields[i];
+            // Only a struct of fields is an object (as `debezium::nested_row` takes a struct
+            // apart): anything else reads as a value, to be refused there.
             let value = match (which, name.as_str()) {
-                (Fields::Envelope, "before" | "after") => {
+                (Fields::Envelope, "before" | "after") if schema.reads_fields() => {
                     map.next_value_seed(ObjectSeed(schema, Fields::All))?
                 }
-                (Fields::Envelope, "source") => {
+                (Fields::Envelope, "source") if schema.reads_fields() => {
                     map.next_value_seed(ObjectSeed(schema, Fields::Source))?
                 }
                 _ => map.next_value_seed(ValueSeed(schema))?,
@@ -643,6 +659,55 @@ impl<'de> serde::de::Visitor<'de> for FieldSeed<'_> {
             return Ok(Some(self.next));
         }
         Ok(self.fields.iter().position(|(n, _)| n.as_str() == key))
+    }
+}
+
+/// A value read past, checked as strictly as a parse into cells or a `Value` checks it
+/// (escapes decoded, numbers in range, the nesting limit) but kept nowhere. serde's
+/// `IgnoredAny` accepts lone surrogates and numbers out of range that those parses refuse, so
+/// a skipped field would have let through records that are refused as not JSON otherwise.
+struct Checked;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Checked {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Checked {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Checked)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Checked)?.is_some() {
+            map.next_value_seed(Checked)?;
+        }
+        Ok(())
     }
 }
 
@@ -945,7 +1010,7 @@ fn source_fields<'de, A: serde::de::MapAccess<'de>>(
                 cells.push(Cell { name, ty, value });
             }
             None => {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value_seed(Checked)?;
             }
         }
     }
@@ -1153,6 +1218,13 @@ mod tests {
         };
         assert_eq!(names(&plain_row, "source").len(), 14);
         assert_eq!(names(&row(&event, false), "source").len(), 14);
+        // A skipped field is still checked as JSON.
+        let bad =
+            r#"{"before":null,"after":{"id":1},"source":{"version":"\ud800","db":"d"},"op":"c"}"#;
+        assert!(matches!(
+            d.decode(bad.as_bytes()),
+            Err(DecodeError::NotJson(_))
+        ));
         // A source that is not an object reads as it is.
         let odd = r#"{"after":{"id":1},"source":"x"}"#;
         let Data::Row(row) = d.decode(odd.as_bytes()).unwrap() else {
@@ -1336,6 +1408,15 @@ mod tests {
         assert!(e.to_string().contains("schemas.enable=false"), "{e}");
         let e = d.decode(b"{oops").unwrap_err();
         assert!(matches!(e, DecodeError::NotJson(_)), "{e}");
+        // A payload that is not JSON is reported before a schema that cannot be read.
+        let e = d
+            .decode(br#"{"schema":{"type":"bogus"},"payload":{"a":"\ud800"}}"#)
+            .unwrap_err();
+        assert!(matches!(e, DecodeError::NotJson(_)), "{e}");
+        let e = d
+            .decode(br#"{"schema":{"type":"bogus"},"payload":{"a":1}}"#)
+            .unwrap_err();
+        assert!(e.to_string().starts_with("schema:"), "{e}");
     }
 
     /// A message repeating the last one's schema text is read by comparing it (no JSON scan
@@ -1353,6 +1434,8 @@ mod tests {
             with(schema, r#"{"id":2,"s":"b\"}"}}"#),
             with(schema, "null}"),
             with(schema, "{\"id\":3}}  \n"),
+            // A form feed is not JSON whitespace.
+            with(schema, "{\"id\":3}}\u{c}"),
             with(schema, r#" {"id":4,"s":null} }"#),
             with(schema, r#"{"id":300}}"#),
             with(schema, r#"{"id":5}"#),
@@ -1473,6 +1556,11 @@ mod tests {
             r#"{"id":1,"req":{},"inner":{"zip":"z"}"#,
             r#"{"id":1,"req":{}} x"#,
             r#"{"id":1,"req":{},}"#,
+            // A key the schema does not have is still checked as JSON.
+            r#"{"id":1,"req":{},"x":"\ud800"}"#,
+            r#"{"id":1,"req":{},"x":[1e999]}"#,
+            r#"{"id":1,"req":{},"x":{"y":"\udc00"}}"#,
+            r#"{"id":1,"req":{"y":true,"z":-1e400}}"#,
             "null",
             " null ",
             "[1]",
@@ -1492,6 +1580,20 @@ mod tests {
             );
         }
         assert!(oks > 5 && oks < payloads.len() - 5, "{oks}");
+        // Nesting past serde_json's limit in an unknown key.
+        let deep = format!(
+            r#"{{"id":1,"req":{{}},"x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(
+            format!("{:?}", schema.payload_data(&deep, false)),
+            format!("{:?}", via_value(&schema, &deep))
+        );
+        assert!(matches!(
+            schema.payload_data(&deep, false),
+            Err(DecodeError::NotJson(_))
+        ));
         // A schema that is not a struct reads its payload as one value.
         let int: Value = serde_json::from_str(r#"{"type":"int16","optional":true}"#).unwrap();
         let int = ConnectSchema::parse(&int).unwrap();
@@ -1585,6 +1687,38 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         );
+        // An `after` that is not a struct of fields reads as a plain reader has it (to be
+        // refused as a change event later), never as an object.
+        for after in [
+            r#""type":"string","optional":true"#,
+            r#""type":"struct","optional":true,"fields":[]"#,
+        ] {
+            let odd = schema.replacen(
+                &format!(
+                    r#"{{"field":"after",{}}}"#,
+                    row_schema.trim_start_matches('{').trim_end_matches('}')
+                ),
+                &format!(r#"{{"field":"after",{after}}}"#),
+                1,
+            );
+            assert_ne!(odd, schema);
+            let message = format!(
+                r#"{{"schema":{odd},"payload":{{"before":null,"after":{{"id":1}},"source":{{"version":"3","db":"inv","pos":1,"row":0}},"op":"c"}}}}"#
+            );
+            let plain = JsonDecoder::new(true).decode(message.as_bytes());
+            let read = JsonDecoder::new(true)
+                .reading_envelopes()
+                .decode(message.as_bytes())
+                .map(|data| match data {
+                    Data::Row(row) => row.get("after").cloned(),
+                    _ => None,
+                });
+            let plain = plain.map(|data| match data {
+                Data::Row(row) => row.get("after").cloned(),
+                _ => None,
+            });
+            assert_eq!(format!("{read:?}"), format!("{plain:?}"), "{after}");
+        }
     }
 
     #[test]

@@ -261,6 +261,46 @@ fn an_envelope_reader_takes_row_images_as_objects_and_skips_unread_source_fields
     }
 }
 
+/// A row image that is a record of no fields is read as a plain reader has it (to be refused
+/// as a change later), not as an empty object.
+#[test]
+fn an_envelope_image_of_no_fields_is_not_an_object() {
+    let schema = r#"{"type": "record", "name": "Envelope", "fields": [
+        {"name": "before", "type": ["null", {"type": "record", "name": "Empty", "fields": []}], "default": null},
+        {"name": "after", "type": ["null", "Empty"], "default": null},
+        {"name": "source", "type": {"type": "record", "name": "S", "fields": [{"name": "db", "type": "string"}]}},
+        {"name": "op", "type": "string"}]}"#;
+    let bytes = wire(
+        schema,
+        3,
+        Value::Record(vec![
+            ("before".into(), Value::Union(0, Box::new(Value::Null))),
+            ("after".into(), some(Value::Record(vec![]))),
+            (
+                "source".into(),
+                Value::Record(vec![("db".into(), Value::String("d".into()))]),
+            ),
+            ("op".into(), Value::String("c".into())),
+        ]),
+    );
+    let mut plain = AvroDecoder::default();
+    plain.add(3, Arc::new(AvroSchema::parse(schema, &[]).unwrap()));
+    let mut envelopes = AvroDecoder::default().reading_envelopes();
+    envelopes.add(3, Arc::new(AvroSchema::parse(schema, &[]).unwrap()));
+    let (Data::Row(plain), Data::Row(read)) = (
+        plain.decode(&bytes).unwrap(),
+        envelopes.decode(&bytes).unwrap(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(read.get("after"), plain.get("after"));
+    assert!(matches!(read.get("after").unwrap().value, Datum::Struct(_)));
+    assert!(matches!(
+        read.get("source").unwrap().value,
+        Datum::Object(_)
+    ));
+}
+
 #[test]
 fn wire_format_errors_say_what_is_wrong() {
     let d = decoder();
