@@ -536,6 +536,8 @@ impl ConnectorConfig {
         // accept them so existing files carry over.
         raw.map.retain(|k, _| !keys::is_converter_subkey(k));
 
+        transforms(&mut raw)?;
+
         if let Some(key) = raw.map.keys().next() {
             let hint = keys::did_you_mean(key)
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -775,6 +777,47 @@ fn key_err(file: &Path, key: &str, message: &str) -> ConfigError {
         key: key.to_owned(),
         message: message.to_owned(),
     }
+}
+
+/// Single message transforms: Connect runs them between the converter and the connector, and
+/// this sink runs none. A file that lists some is refused, naming each and what the sink does
+/// instead, rather than read as if they had run: an `ExtractNewRecordState` with its default
+/// options drops deletes, which the sink applies. `transforms.*` keys of aliases not listed
+/// are ignored, as Connect ignores them.
+fn transforms(raw: &mut Raw) -> Result<(), ConfigError> {
+    let listed = raw.take("transforms").unwrap_or_default();
+    let aliases: Vec<&str> = listed
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if let Some(alias) = aliases.first() {
+        let key = format!("transforms.{alias}.type");
+        let class = raw
+            .map
+            .get(&key)
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_default();
+        let instead = match class.rsplit('.').next().unwrap_or_default() {
+            "ExtractNewRecordState" | "UnwrapFromEnvelope" => {
+                "the sink applies Debezium change events itself (`cdc.envelope`, default auto; deletes and tombstones follow `delete.enabled`), and reads the flattened form too: remove the transform"
+            }
+            "RegexRouter" | "TimestampRouter" | "ByLogicalTableRouter" => {
+                "name tables with `table.name.format` (`${topic}`, `${source.db}`, `${source.schema}`, `${source.table}`) instead"
+            }
+            _ => "remove it, or run it in the source connector",
+        };
+        let class = if class.is_empty() { "no type" } else { &class };
+        return Err(key_err(
+            &raw.file,
+            "transforms",
+            &format!(
+                "single message transforms are not run by this sink; `{alias}` ({class}): {instead}"
+            ),
+        ));
+    }
+    raw.map.retain(|k, _| !k.starts_with("transforms."));
+    Ok(())
 }
 
 /// The config map while keys are being pulled out of it; what remains at the end is unknown.

@@ -68,6 +68,32 @@ fn unknown_key_names_file_key_and_suggestion() {
     );
 }
 
+/// Connect files often carry SMTs; the sink runs none, so it says what it does instead.
+#[test]
+fn transforms_are_refused_naming_what_the_sink_does_instead() {
+    let with = |transforms: &str| {
+        format!(
+            r#"{{"name":"o","config":{{"connector.class":"DuckLakeSink","topics":"t","ducklake.catalog":"x",{transforms}}}}}"#
+        )
+    };
+    let e = err(&with(
+        r#""transforms":"unwrap","transforms.unwrap.type":"io.debezium.transforms.ExtractNewRecordState","transforms.unwrap.drop.tombstones":"false""#,
+    ));
+    assert!(
+        e.starts_with("conn.json: key `transforms`: single message transforms are not run by this sink; `unwrap` (io.debezium.transforms.ExtractNewRecordState): the sink applies Debezium change events itself"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""transforms":" route , unwrap","transforms.route.type":"org.apache.kafka.connect.transforms.RegexRouter","transforms.route.regex":"([^.]+)\\.([^.]+)\\.([^.]+)","transforms.route.replacement":"$3""#,
+    ));
+    assert!(e.contains("`route` (org.apache.kafka.connect.transforms.RegexRouter): name tables with `table.name.format`"), "{e}");
+    let e = err(&with(r#""transforms":"x""#));
+    assert!(e.contains("`x` (no type): remove it"), "{e}");
+    // An empty list, and keys of aliases not listed, are what Connect ignores.
+    parse(&with(r#""transforms":"","transforms.old.type":"org.apache.kafka.connect.transforms.RegexRouter""#))
+        .unwrap();
+}
+
 #[test]
 fn wrong_types_are_named() {
     let e = err(
