@@ -552,6 +552,43 @@ enum StructRead {
     Fields(Vec<Result<Datum, String>>),
 }
 
+impl StructRead {
+    /// The value of a field of `schema` read as this: a struct value, or with `object` a row
+    /// of the cells `which` keeps; the first field that does not fit is the error.
+    fn datum(self, schema: &ConnectSchema, which: Fields, object: bool) -> Result<Datum, String> {
+        let values = match self {
+            Self::Null => return schema.value(&Value::Null),
+            Self::Not(kind) => return Err(format!("expected an object, got {kind}")),
+            Self::Fields(values) => values,
+        };
+        let (mut cells, mut struct_values) = if object {
+            (Vec::with_capacity(values.len()), Vec::new())
+        } else {
+            (Vec::new(), Vec::with_capacity(values.len()))
+        };
+        for ((name, field), value) in schema.fields.iter().zip(values) {
+            if !which.keeps(name) {
+                continue;
+            }
+            let value = value.map_err(|m| format!("field `{name}`: {m}"))?;
+            if object {
+                cells.push(Cell {
+                    name: name.clone(),
+                    ty: Some(field.column.clone()),
+                    value,
+                });
+            } else {
+                struct_values.push(value);
+            }
+        }
+        Ok(if object {
+            Datum::Object(Row { cells })
+        } else {
+            Datum::Struct(struct_values)
+        })
+    }
+}
+
 struct StructSeed<'s>(&'s ConnectSchema, Fields);
 
 impl<'de> serde::de::DeserializeSeed<'de> for StructSeed<'_> {
@@ -585,8 +622,8 @@ impl<'de> serde::de::Visitor<'de> for StructSeed<'_> {
     fn visit_str<E>(self, _: &str) -> Result<StructRead, E> {
         Ok(StructRead::Not("a string"))
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StructRead, A::Error> {
-        while seq.next_element_seed(Checked)?.is_some() {}
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<StructRead, A::Error> {
+        Checked.visit_seq(seq)?;
         Ok(StructRead::Not("an array"))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StructRead, A::Error> {
@@ -721,27 +758,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed<'_> {
         d: D,
     ) -> Result<Result<Datum, String>, D::Error> {
         let (schema, which) = (self.0, self.1);
-        Ok(match StructSeed(schema, which).deserialize(d)? {
-            StructRead::Null => schema.value(&Value::Null),
-            StructRead::Not(kind) => Err(format!("expected an object, got {kind}")),
-            StructRead::Fields(values) => {
-                let mut cells = Vec::with_capacity(values.len());
-                for ((name, field), value) in schema.fields.iter().zip(values) {
-                    if !which.keeps(name) {
-                        continue;
-                    }
-                    match value {
-                        Ok(value) => cells.push(Cell {
-                            name: name.clone(),
-                            ty: Some(field.column.clone()),
-                            value,
-                        }),
-                        Err(m) => return Ok(Err(format!("field `{name}`: {m}"))),
-                    }
-                }
-                Ok(Datum::Object(Row { cells }))
-            }
-        })
+        Ok(StructSeed(schema, which)
+            .deserialize(d)?
+            .datum(schema, which, true))
     }
 }
 
@@ -757,17 +776,11 @@ impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_> {
     ) -> Result<Result<Datum, String>, D::Error> {
         let schema = self.0;
         if schema.reads_fields() {
-            return Ok(match StructSeed(schema, Fields::All).deserialize(d)? {
-                StructRead::Null => schema.value(&Value::Null),
-                StructRead::Not(kind) => Err(format!("expected an object, got {kind}")),
-                StructRead::Fields(values) => schema
-                    .fields
-                    .iter()
-                    .zip(values)
-                    .map(|((name, _), v)| v.map_err(|m| format!("field `{name}`: {m}")))
-                    .collect::<Result<_, _>>()
-                    .map(Datum::Struct),
-            });
+            return Ok(StructSeed(schema, Fields::All).deserialize(d)?.datum(
+                schema,
+                Fields::All,
+                false,
+            ));
         }
         let v: Value = serde::Deserialize::deserialize(d)?;
         Ok(match v {
